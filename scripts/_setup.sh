@@ -1,0 +1,19 @@
+# Sourced by scripts/serve and scripts/test: make .venv and install the project into it.
+# Idempotent and quick once done: it reinstalls only when pyproject.toml or constraints.txt changed.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv="$root/.venv"
+extras=${HEARTH_EXTRAS:-}
+stamp="$venv/.hearth-installed${extras:+-$extras}"
+want=$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -d' ' -f1)
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "hearth: creating $venv" >&2
+  python3 -m venv "$venv"
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "hearth: installing dependencies (the first time this compiles llama.cpp: about 6 minutes on 2 cores)" >&2
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --progress-bar on -c "$root/constraints.txt" -e "$root${extras:+[$extras]}"
+  echo "$want" > "$stamp"
+fi
