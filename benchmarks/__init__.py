@@ -1,0 +1,1 @@
+"""`scripts/bench`: Hearth's benchmark. Run `python -m benchmarks.bench --help` from the repository root."""

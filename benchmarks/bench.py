@@ -1,0 +1,203 @@
+"""Hearth's benchmark: in-process references, then the HTTP scenarios, against any OpenAI-compatible server.
+
+    scripts/bench                       # start our server on a free port over the default model, ~5 min
+    scripts/bench --quick               # one repeat of everything, ~2 min
+    scripts/bench --base-url http://127.0.0.1:8080/v1 --label llama-server   # someone else's server
+    scripts/bench --compare bench-results/hearth.json bench-results/llama-server.json   # plot only
+
+Scenarios (--scenarios, comma-separated): reference, single, concurrency, prefix, burst.
+Writes <out>/<label>.json (every sample), <out>/<label>.png, and <out>/compare.png with --compare.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from . import report
+from .client import Target, list_models, make_client, stream
+from .scenarios import PromptFactory, burst, concurrency, list_prompt, median, shared_prefix, single_stream
+
+SCENARIOS = ("reference", "single", "concurrency", "prefix", "burst")
+N_TOKENS = 128
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base-url", help="an OpenAI-compatible base URL ending in /v1; default: start our server")
+    p.add_argument("--model", help="GGUF for the in-process references and our server (default: the default model)")
+    p.add_argument("--served-model", help="the `model` sent in requests (default: the first id of /v1/models)")
+    p.add_argument("--out", default="bench-results", help="output directory (default: bench-results/)")
+    p.add_argument("--quick", action="store_true", help="one repeat of each measurement (~2 minutes)")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    p.add_argument("--repeats", type=int, help="repeats of every measurement (default: 3-5, --quick: 1-2)")
+    p.add_argument("--label", help="name of this run in the table, files and plots (default: hearth, or host:port)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for the references and our server")
+    p.add_argument("--ctx-size", type=int, help="passed to our server")
+    p.add_argument("--parallel", type=int, help="passed to our server")
+    p.add_argument("--levels", default="1,2,4,8", help="concurrency levels (default: 1,2,4,8)")
+    p.add_argument("--users", default="1,4,8", help="burst sizes (default: 1,4,8)")
+    p.add_argument("--compare", nargs="+", metavar="JSON", help="only plot these earlier results together")
+    a = p.parse_args(argv)
+    a.scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
+    unknown = set(a.scenarios) - set(SCENARIOS)
+    if unknown:
+        p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    a.levels = [int(x) for x in a.levels.split(",")]
+    a.users = [int(x) for x in a.users.split(",")]
+    return a
+
+
+def _repeats(a: argparse.Namespace, full: int, quick: int) -> int:
+    return a.repeats or (quick if a.quick else full)
+
+
+def _load() -> str:
+    return "{:.2f}".format(os.getloadavg()[0])
+
+
+def _commit() -> str | None:
+    with contextlib.suppress(Exception):
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    return None
+
+
+def run_references(model: str, threads: int, repeats: int) -> dict:
+    """Before any server work, in this process: (a) the bare loop, (b) create_completion, same prompt."""
+    from .reference import BareLoop, HighLevel
+
+    out = {}
+    prompt = list_prompt(0)
+    for key, cls in (("bare_loop", BareLoop), ("high_level", HighLevel)):
+        ref = cls(model, threads)
+        try:
+            ref.run(prompt, 8)  # warm-up
+            runs = [ref.run(prompt, N_TOKENS) for _ in range(repeats)]
+        finally:
+            ref.close()
+        out[key] = {"runs": [vars(r) | {"e2e_tps": r.e2e_tps, "decode_tps": r.decode_tps} for r in runs],
+                    "e2e_tps": median([r.e2e_tps for r in runs]),
+                    "decode_tps": median([r.decode_tps for r in runs if r.decode_tps == r.decode_tps]),
+                    "tokens": runs[0].tokens, "prompt_tokens": runs[0].prompt_tokens,
+                    "first_eog": runs[0].first_eog}
+        print(f"bench: reference {key}: {out[key]['e2e_tps']:.1f} tok/s end to end ({repeats} runs)", flush=True)
+    return out
+
+
+async def _probe(target: Target) -> None:
+    """Does the server take stream_options.include_usage? If not, count tokens by content chunks."""
+    async with make_client(1) as client:
+        r = await stream(client, target, prompt=list_prompt(0), max_tokens=4)
+        if not r.ok and r.status in (400, 422):
+            target.include_usage = False
+            r = await stream(client, target, prompt=list_prompt(0), max_tokens=4)
+        if not r.ok:
+            raise RuntimeError(f"the server cannot stream a completion: {r.error}")
+        if not r.tokens_from_usage:
+            print("bench: no usage chunk in streams: tokens counted by content chunks", file=sys.stderr)
+
+
+async def run_http(a: argparse.Namespace, target: Target, prompts: PromptFactory) -> dict:
+    await _probe(target)
+    res: dict = {}
+    if "single" in a.scenarios:
+        res["single"] = await single_stream(target, _repeats(a, 5, 2), N_TOKENS)
+    if "concurrency" in a.scenarios:
+        res["concurrency"] = await concurrency(target, a.levels, _repeats(a, 3, 1), N_TOKENS)
+    if "prefix" in a.scenarios:
+        res["prefix"] = await shared_prefix(target, prompts, _repeats(a, 5, 2))
+    if "burst" in a.scenarios:
+        res["burst"] = await burst(target, prompts, a.users, _repeats(a, 3, 1))
+    return res
+
+
+def _summary(res: dict) -> dict:
+    """The medians and ratios, without the per-run samples (those are in the JSON file)."""
+    if isinstance(res, dict):
+        return {k: _summary(v) for k, v in res.items() if k not in ("runs", "streams", "ttfts")}
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _args(argv)
+    out = Path(a.out)
+    if a.compare:
+        runs = [report.load(p) for p in a.compare]
+        for r in runs:
+            print(report.table(r), "\n")
+        report.plot(runs, out / "compare.png")
+        print(f"bench: wrote {out / 'compare.png'}")
+        return 0
+
+    from hearth.models import default_model_path
+
+    model = a.model or str(default_model_path())
+    label = re.sub(r"[^A-Za-z0-9._-]+", "-", a.label or ("hearth" if not a.base_url else a.base_url.split("//")[-1].split("/")[0]))
+    res: dict = {"meta": {"label": label, "base_url": a.base_url or "(own server)", "model_path": model,
+                          "started": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
+                          "threads": a.threads, "quick": a.quick, "scenarios": a.scenarios,
+                          "tokens_per_stream": N_TOKENS, "load_before": _load(), "commit": _commit()}}
+    t0 = time.monotonic()
+    if "reference" in a.scenarios:
+        res["reference"] = run_references(model, a.threads, _repeats(a, 5, 2))
+
+    http = [s for s in a.scenarios if s != "reference"]
+    if http:
+        from .reference import Tokenizer
+
+        tok = Tokenizer(model)
+        prompts = PromptFactory(tok.count)
+        with contextlib.ExitStack() as stack:
+            if a.base_url:
+                base_url = a.base_url.rstrip("/")
+                from .server import wait_ready
+                wait_ready(base_url, 60)
+            else:
+                from .server import OwnServer
+                server = stack.enter_context(OwnServer(model, out / f"{label}-server.log", ctx_size=a.ctx_size,
+                                                       threads=a.threads, parallel=a.parallel))
+                base_url = server.base_url
+                res["meta"]["server_startup_s"] = server.startup_s
+                print(f"bench: our server is up at {base_url} after {server.startup_s:.1f} s", flush=True)
+            ids = list_models(base_url)
+            target = Target(base_url, a.served_model or ids[0])
+            res["meta"]["base_url"], res["meta"]["model_id"] = base_url, target.model
+            res.update(asyncio.run(run_http(a, target, prompts)))
+            res["meta"]["include_usage"] = target.include_usage
+        tok.close()
+    res["meta"].setdefault("model_id", Path(model).name)
+    res["meta"]["load_after"] = _load()
+    res["meta"]["seconds"] = round(time.monotonic() - t0, 1)
+    with contextlib.suppress(Exception):
+        import llama_cpp
+        res["meta"]["llama_cpp_python"] = llama_cpp.__version__
+
+    report.derive(res)
+    print()
+    print(report.table(res))
+    print(json.dumps(_summary(res), indent=1, default=str))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{label}.json").write_text(json.dumps(res, indent=1, default=str))
+    if any(k in res for k in ("concurrency", "burst", "prefix")):
+        report.plot([res], out / f"{label}.png")
+    print(f"bench: wrote {out / (label + '.json')}, {out / (label + '.png')} in {res['meta']['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (RuntimeError, TimeoutError, httpx.HTTPError) as e:
+        print(f"bench: {e}", file=sys.stderr)
+        sys.exit(1)

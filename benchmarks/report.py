@@ -1,0 +1,172 @@
+"""Targets, the readable table, and the PNG plot (Agg backend) of one or several runs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# (key, description, comparison, bound) from issues 4 and 5, checked on whatever was measured
+TARGETS = [
+    ("single_over_reference", "single stream / in-process reference (a), end to end", ">=", 0.97),
+    ("aggregate8_over_single", "aggregate tok/s at concurrency 8 / own single stream", ">=", 1.3),
+    ("failures_at_8", "failed or truncated streams at concurrency 8", "==", 0),
+    ("prefix_shared_over_fresh", "TTFT shared 1k-token system prompt / fresh one", "<=", 0.25),
+    ("burst_worst8_over_single", "burst: worst TTFT at 8 users / single-user TTFT", "<=", 1.5),
+]
+
+
+def _ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def derive(res: dict) -> None:
+    """Ratios and target checks, added to `res` in place."""
+    ref = (res.get("reference") or {}).get("bare_loop") or {}
+    single = res.get("single") or {}
+    conc = res.get("concurrency") or {}
+    if single:
+        single["ratio_e2e"] = _ratio(single.get("e2e_tps"), ref.get("e2e_tps"))
+        single["ratio_decode"] = _ratio(single.get("decode_tps"), ref.get("decode_tps"))
+    own_single = single.get("e2e_tps") or (conc.get("1") or {}).get("aggregate_tps")
+    for level in conc.values():
+        level["over_single"] = _ratio(level.get("aggregate_tps"), own_single)
+    burst = res.get("burst") or {}
+    one = (burst.get("1") or {}).get("ttft_median")
+    for level in burst.values():
+        level["worst_over_single"] = _ratio(level.get("ttft_worst"), one)
+        level["median_over_single"] = _ratio(level.get("ttft_median"), one)
+    values = {
+        "single_over_reference": single.get("ratio_e2e"),
+        "aggregate8_over_single": (conc.get("8") or {}).get("over_single"),
+        "failures_at_8": (conc.get("8") or {}).get("failures"),
+        "prefix_shared_over_fresh": (res.get("prefix") or {}).get("ratio"),
+        "burst_worst8_over_single": (burst.get("8") or {}).get("worst_over_single"),
+    }
+    checks = {}
+    for key, desc, op, bound in TARGETS:
+        v = values[key]
+        met = None if v is None else {">=": v >= bound, "<=": v <= bound, "==": v == bound}[op]
+        checks[key] = {"description": desc, "value": v, "target": f"{op} {bound}", "met": met}
+    res["targets"] = checks
+
+
+def _f(v, fmt="{:.1f}", none="-"):
+    return none if v is None else fmt.format(v)
+
+
+def table(res: dict) -> str:
+    lines = []
+    meta = res["meta"]
+    lines.append(f"== {meta['label']}: {meta['base_url']} ({meta['model_id']}), "
+                 f"{meta['cpus']} cpus, load {meta['load_before']} -> {meta['load_after']}, "
+                 f"{meta['repeats']} repeats, medians ==")
+    ref = res.get("reference") or {}
+    if ref:
+        lines.append("in-process references (no HTTP), 128 tokens greedy:")
+        for key, name in (("bare_loop", "(a) llama_decode loop"), ("high_level", "(b) Llama.create_completion")):
+            r = ref.get(key)
+            if r:
+                lines.append(f"  {name:30s} {_f(r.get('e2e_tps')):>7} tok/s end to end"
+                             f"   {_f(r.get('decode_tps')):>7} tok/s decode")
+    s = res.get("single")
+    if s:
+        lines.append("single stream over HTTP (SSE, /v1/completions):")
+        lines.append(f"  {'':30s} {_f(s.get('e2e_tps')):>7} tok/s end to end"
+                     f"   {_f(s.get('decode_tps')):>7} tok/s decode   TTFT {_f(s.get('ttft'), '{:.3f}')} s")
+        lines.append(f"  {'ratio to (a)':30s} {_f(s.get('ratio_e2e'), '{:.3f}'):>7}"
+                     f"              {_f(s.get('ratio_decode'), '{:.3f}'):>7}"
+                     f"   failures {s.get('failures')}")
+    conc = res.get("concurrency")
+    if conc:
+        lines.append("concurrency (distinct prompts, 128 tokens each, all sent at once):")
+        lines.append(f"  {'C':>3} {'aggregate tok/s':>16} {'x single':>9} {'TTFT p50 s':>11} {'TTFT p95 s':>11}"
+                     f" {'failed':>9}")
+        for c in conc.values():
+            lines.append(f"  {c['concurrency']:>3} {_f(c['aggregate_tps']):>16} {_f(c.get('over_single'), '{:.2f}'):>9}"
+                         f" {_f(c['ttft_p50'], '{:.3f}'):>11} {_f(c['ttft_p95'], '{:.3f}'):>11}"
+                         f" {c['failures']:>4}/{c['streams']:<4}")
+    p = res.get("prefix")
+    if p:
+        lines.append(f"shared prefix (~{p['system_tokens']}-token system prompt):")
+        lines.append(f"  TTFT fresh {_f(p['ttft_fresh'], '{:.3f}')} s, shared with the previous request "
+                     f"{_f(p['ttft_shared'], '{:.3f}')} s, ratio {_f(p['ratio'], '{:.3f}')}, failures {p['failures']}")
+    b = res.get("burst")
+    if b:
+        lines.append("burst (one fresh ~1k-token system prompt, distinct questions, all at once):")
+        lines.append(f"  {'users':>5} {'TTFT median s':>14} {'TTFT worst s':>13} {'worst/single':>13} {'failed':>7}")
+        for c in b.values():
+            lines.append(f"  {c['users']:>5} {_f(c['ttft_median'], '{:.2f}'):>14} {_f(c['ttft_worst'], '{:.2f}'):>13}"
+                         f" {_f(c.get('worst_over_single'), '{:.2f}'):>13} {c['failures']:>7}")
+    t = res.get("targets")
+    if t:
+        lines.append("targets (issues 4, 5):")
+        for key, chk in t.items():
+            mark = {True: "met", False: "MISSED", None: "not measured"}[chk["met"]]
+            val = _f(chk["value"], "{:.3f}") if isinstance(chk["value"], float) else str(chk["value"])
+            lines.append(f"  {chk['description']:55s} {val:>8} (target {chk['target']}): {mark}")
+    return "\n".join(lines)
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    """Throughput and TTFT against concurrency, burst TTFT against users; one colour per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    (ax_tps, ax_ttft), (ax_burst, ax_prefix) = axes
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, res in enumerate(runs):
+        col, label = colours[i % len(colours)], res["meta"]["label"]
+        conc = res.get("concurrency") or {}
+        if conc:
+            xs = [c["concurrency"] for c in conc.values()]
+            ax_tps.plot(xs, [c["aggregate_tps"] for c in conc.values()], "o-", color=col, label=f"{label}: aggregate")
+            ax_ttft.plot(xs, [c["ttft_p50"] for c in conc.values()], "o-", color=col, label=f"{label}: p50")
+            ax_ttft.plot(xs, [c["ttft_p95"] for c in conc.values()], "s--", color=col, label=f"{label}: p95")
+            fails = [(c["concurrency"], c["aggregate_tps"], c["failures"]) for c in conc.values() if c["failures"]]
+            for x, y, n in fails:
+                ax_tps.annotate(f"{n} failed", (x, y), textcoords="offset points", xytext=(4, -12), color=col,
+                                fontsize=8)
+        single = (res.get("single") or {}).get("e2e_tps")
+        if single:
+            ax_tps.axhline(single, color=col, ls=":", lw=1, label=f"{label}: single stream (HTTP)")
+        ref = ((res.get("reference") or {}).get("bare_loop") or {}).get("e2e_tps")
+        if ref:
+            ax_tps.axhline(ref, color="black", ls="-.", lw=1, label=f"in-process reference (a), {label} run")
+        burst = res.get("burst") or {}
+        if burst:
+            xs = [c["users"] for c in burst.values()]
+            ax_burst.plot(xs, [c["ttft_median"] for c in burst.values()], "o-", color=col, label=f"{label}: median")
+            ax_burst.plot(xs, [c["ttft_worst"] for c in burst.values()], "s--", color=col, label=f"{label}: worst")
+        prefix = res.get("prefix")
+        if prefix:
+            w = 0.8 / len(runs)
+            ax_prefix.bar([0 + i * w, 1 + i * w], [prefix["ttft_fresh"] or 0, prefix["ttft_shared"] or 0], w,
+                          color=col, label=label)
+    ax_tps.set(title="Aggregate completion throughput", xlabel="concurrent streams (128 tokens each)",
+               ylabel="tokens/s")
+    ax_ttft.set(title="Time to first token under concurrency", xlabel="concurrent streams", ylabel="seconds")
+    ax_burst.set(title="Burst: users sharing one fresh ~1k-token system prompt", xlabel="users arriving together",
+                 ylabel="TTFT, seconds")
+    ax_prefix.set(title="TTFT with a ~1k-token system prompt", ylabel="seconds")
+    mid = (len(runs) - 1) * 0.4 / len(runs)
+    ax_prefix.set_xticks([mid, 1 + mid], ["fresh", "shared with the previous request"])
+    for ax in (ax_tps, ax_ttft, ax_burst):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([1, 2, 4, 8], ["1", "2", "4", "8"])
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    meta = runs[0]["meta"]
+    fig.suptitle(f"Hearth benchmark, {meta['model_id']}, {meta['cpus']} cpus, {meta['started']}", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def load(path: str) -> dict:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,207 @@
+"""The HTTP scenarios: prompts that run long, fresh system prompts, and the measurements themselves.
+
+Every scenario repeats its measurement and keeps every sample; `report` takes medians.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from typing import Callable
+
+from .client import StreamResult, Target, make_client, stream
+
+# Text prompts whose greedy continuation (SmolLM2-135M) runs past 128 tokens without an end token,
+# so every stream can be asked for exactly 128 tokens: a short stream is a failure, not a cue.
+LIST_TOPICS = [("fruits", "apple"), ("animals", "dog"), ("countries", "France"), ("colours", "red"),
+               ("cities", "Paris"), ("vegetables", "carrot"), ("sports", "football"), ("trees", "oak"),
+               ("musical instruments", "piano")]
+
+
+def list_prompt(i: int) -> str:
+    topic, first = LIST_TOPICS[i % len(LIST_TOPICS)]
+    return f"Here is a long list of {topic}, one per line:\n1. {first}\n2."
+
+
+QUESTIONS = [
+    "In one sentence, what is the text above about?",
+    "Name one word that appears in the text above.",
+    "Write a short title for the text above.",
+    "Is the text above happy or sad? Answer briefly.",
+    "What colour do you think of after reading the text above?",
+    "Give the text above a score from 1 to 10.",
+    "Which animal would enjoy the text above?",
+    "Summarise the text above in three words.",
+    "What is the first thing mentioned in the text above?",
+    "Who might have written the text above?",
+]
+
+_WORDS = ("the river garden morning village quiet old bridge light window market baker yellow stone "
+          "children music evening lantern harbor sailor wind letter winter summer road forest mountain "
+          "kitchen bread cheese apple table chair story teacher school library book page careful gentle "
+          "small large bright dark warm cold slowly quickly always never often walks carries paints "
+          "finds remembers opens closes builds watches sings waits travels returns follows listens "
+          "under over near behind between across through beside towards after before during and but "
+          "because while when where friend neighbour doctor farmer painter engineer musician clock "
+          "candle blanket basket ribbon feather pebble shell island valley meadow orchard cottage").split()
+
+
+class PromptFactory:
+    """Makes unique text of a given token length (counted with the model's own tokenizer, if given)."""
+
+    def __init__(self, count_tokens: Callable[[str], int] | None = None, seed: int = 7):
+        self.count = count_tokens or (lambda text: int(len(text.split()) * 1.3))
+        self.rng = random.Random(seed)
+
+    def system_prompt(self, n_tokens: int = 1000) -> str:
+        """A fresh system prompt: it starts with a unique id, so no cached prefix matches past its first few tokens."""
+        head = f"Session {uuid.uuid4().hex}. You are a helpful assistant. Read this story carefully.\n"
+        sentences: list[str] = []
+        while self.count(head + " ".join(sentences)) < n_tokens:
+            for _ in range(10):
+                words = self.rng.choices(_WORDS, k=self.rng.randint(8, 16))
+                sentences.append(" ".join(words).capitalize() + ".")
+        while len(sentences) > 1 and self.count(head + " ".join(sentences[:-1])) >= n_tokens:
+            sentences.pop()
+        return head + " ".join(sentences)
+
+
+def chat(system: str, question: str) -> list[dict]:
+    return [{"role": "system", "content": system}, {"role": "user", "content": question}]
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    xs = sorted(v for v in values if v is not None)
+    if not xs:
+        return None
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def median(values: list[float]) -> float | None:
+    xs = [v for v in values if v is not None]
+    return statistics.median(xs) if xs else None
+
+
+def _summary(r: StreamResult, want: int | None) -> dict:
+    return {"ttft": r.ttft, "total": r.total, "t_last": r.t_last, "tokens": r.tokens,
+            "tokens_from_usage": r.tokens_from_usage, "finish_reason": r.finish_reason,
+            "failure": r.failure(want)}
+
+
+async def _together(target: Target, bodies: list[dict]) -> tuple[list[StreamResult], float]:
+    """Send every body at the same moment (one event, released after all tasks wait); wall time."""
+    async with make_client(len(bodies)) as client:
+        go = asyncio.Event()
+        ready = 0
+
+        async def one(body: dict) -> StreamResult:
+            nonlocal ready
+            ready += 1
+            await go.wait()
+            return await stream(client, target, **body)
+
+        tasks = [asyncio.create_task(one(b)) for b in bodies]
+        while ready < len(bodies):
+            await asyncio.sleep(0)
+        t0 = time.perf_counter()
+        go.set()
+        results = await asyncio.gather(*tasks)
+        return list(results), time.perf_counter() - t0
+
+
+def _log(msg: str) -> None:
+    print(f"bench: {msg}", flush=True)
+
+
+async def single_stream(target: Target, repeats: int, max_tokens: int = 128) -> dict:
+    """One stream at a time, the reference's prompt; end-to-end and decode tokens/s per run."""
+    runs = []
+    async with make_client(1) as client:
+        await stream(client, target, prompt=list_prompt(0), max_tokens=8)  # warm-up, not measured
+        for i in range(repeats):
+            r = await stream(client, target, prompt=list_prompt(0), max_tokens=max_tokens)
+            run = _summary(r, max_tokens)
+            if r.ok and r.total and r.ttft is not None and r.t_last:
+                run["e2e_tps"] = r.tokens / r.total
+                run["decode_tps"] = (r.tokens - 1) / (r.t_last - r.ttft) if r.t_last > r.ttft else None
+            runs.append(run)
+            _log(f"single stream {i + 1}/{repeats}: {run.get('e2e_tps') or 0:.1f} tok/s"
+                 + (f" ({run['failure']})" if run["failure"] else ""))
+    return {"max_tokens": max_tokens, "runs": runs,
+            "e2e_tps": median([r.get("e2e_tps") for r in runs]),
+            "decode_tps": median([r.get("decode_tps") for r in runs]),
+            "ttft": median([r["ttft"] for r in runs]),
+            "failures": sum(1 for r in runs if r["failure"])}
+
+
+async def concurrency(target: Target, levels: list[int], repeats: int, max_tokens: int = 128) -> dict:
+    """C distinct long prompts at once; aggregate completion tokens/s over the wall time, TTFT, failures."""
+    out = {}
+    for c in levels:
+        runs, ttfts, failures = [], [], []
+        for i in range(repeats):
+            bodies = [{"prompt": list_prompt(j), "max_tokens": max_tokens} for j in range(c)]
+            results, wall = await _together(target, bodies)
+            tokens = sum(r.tokens for r in results if r.ok)
+            fails = [f for f in (r.failure(max_tokens) for r in results) if f]
+            failures += fails
+            ttfts += [r.ttft for r in results if r.ttft is not None]
+            runs.append({"wall": wall, "tokens": tokens, "aggregate_tps": tokens / wall,
+                         "streams": [_summary(r, max_tokens) for r in results]})
+            _log(f"concurrency {c} run {i + 1}/{repeats}: {tokens / wall:.1f} tok/s aggregate, "
+                 f"{len(fails)} failed" + (f" (e.g. {fails[0]})" if fails else ""))
+        out[str(c)] = {"concurrency": c, "runs": runs,
+                       "aggregate_tps": median([r["aggregate_tps"] for r in runs]),
+                       "ttft_p50": _percentile(ttfts, 0.5), "ttft_p95": _percentile(ttfts, 0.95),
+                       "streams": c * repeats, "failures": len(failures), "failure_examples": failures[:3]}
+    return out
+
+
+async def shared_prefix(target: Target, prompts: PromptFactory, repeats: int, n_system: int = 1000,
+                        max_tokens: int = 8) -> dict:
+    """A fresh ~1,000-token system prompt (nothing cached can help), then the same one again."""
+    fresh, shared, runs = [], [], []
+    async with make_client(1) as client:
+        for i in range(repeats):
+            system = prompts.system_prompt(n_system)
+            a = await stream(client, target, messages=chat(system, QUESTIONS[0]), max_tokens=max_tokens)
+            b = await stream(client, target, messages=chat(system, QUESTIONS[1]), max_tokens=max_tokens)
+            runs.append({"fresh": _summary(a, None), "shared": _summary(b, None),
+                         "prompt_tokens": a.prompt_tokens})
+            fresh.append(a.ttft if a.ok else None)
+            shared.append(b.ttft if b.ok else None)
+            _log(f"prefix run {i + 1}/{repeats}: fresh TTFT {a.ttft or float('nan'):.3f} s, "
+                 f"shared {b.ttft or float('nan'):.3f} s")
+    f, s = median(fresh), median(shared)
+    return {"system_tokens": n_system, "runs": runs, "ttft_fresh": f, "ttft_shared": s,
+            "ratio": s / f if f and s else None,
+            "failures": sum(1 for r in runs for k in ("fresh", "shared") if r[k]["failure"])}
+
+
+async def burst(target: Target, prompts: PromptFactory, users: list[int], repeats: int,
+                n_system: int = 1000, max_tokens: int = 16) -> dict:
+    """Issue 5: C users, one fresh system prompt per burst, distinct questions, all sent at once."""
+    out = {}
+    for c in users:
+        runs = []
+        for i in range(repeats):
+            system = prompts.system_prompt(n_system)
+            bodies = [{"messages": chat(system, QUESTIONS[j % len(QUESTIONS)]), "max_tokens": max_tokens}
+                      for j in range(c)]
+            results, wall = await _together(target, bodies)
+            ttfts = [r.ttft for r in results if r.ok and r.ttft is not None]
+            fails = [f for f in (r.failure(None) for r in results) if f]
+            fails += ["no content"] * sum(1 for r in results if r.ok and r.ttft is None)
+            runs.append({"wall": wall, "ttft_median": median(ttfts), "ttft_worst": max(ttfts) if ttfts else None,
+                         "ttfts": ttfts, "failures": fails})
+            _log(f"burst {c} users run {i + 1}/{repeats}: TTFT median {runs[-1]['ttft_median'] or float('nan'):.2f} s, "
+                 f"worst {runs[-1]['ttft_worst'] or float('nan'):.2f} s, {len(fails)} failed")
+        out[str(c)] = {"users": c, "runs": runs,
+                       "ttft_median": median([r["ttft_median"] for r in runs]),
+                       "ttft_worst": median([r["ttft_worst"] for r in runs]),
+                       "failures": sum(len(r["failures"]) for r in runs)}
+    return out
