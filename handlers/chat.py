@@ -1,0 +1,66 @@
+"""POST /v1/chat/completions"""
+from __future__ import annotations
+
+from generated.models import (
+    ChatCompletionChoice,
+    ChatCompletionResponseMessage,
+    ChatCompletionStreamChoice,
+    ChatCompletionStreamDelta,
+    CompletionUsage,
+    CreateChatCompletionRequest,
+    CreateChatCompletionResponse,
+    CreateChatCompletionStreamResponse,
+)
+from handlers import common
+from hearth.engine import api
+
+
+def _message(m) -> api.ChatMessage:
+    content = m.content if isinstance(m.content, str) else "".join(part.text for part in m.content or ())
+    return api.ChatMessage(role="system" if m.role == "developer" else m.role, content=content)
+
+
+async def create(body: dict):
+    req = CreateChatCompletionRequest.model_validate(body)
+    n = req.n or 1
+    params = common.sampling(req, n)
+    prompt = api.Prompt(messages=tuple(_message(m) for m in req.messages))
+    generations = await common.submit_all([prompt] * n, params, "messages")
+    completion_id, created, model = common.new_id("chatcmpl"), common.now(), common.model_id()
+
+    def chunk(choices, usage=None, with_usage_field=False) -> dict:
+        fields = dict(id=completion_id, object="chat.completion.chunk", created=created, model=model,
+                      system_fingerprint=None, choices=choices)
+        if with_usage_field:
+            fields["usage"] = usage
+        return common.dump(CreateChatCompletionStreamResponse(**fields))
+
+    async def stream_chunks(gens, include_usage: bool):
+        def choice(index, delta, finish_reason=None):
+            return ChatCompletionStreamChoice(index=index, delta=delta, logprobs=None, finish_reason=finish_reason)
+
+        yield chunk([choice(i, ChatCompletionStreamDelta(role="assistant", content="")) for i in range(n)],
+                    with_usage_field=include_usage)
+        async for d in common.deltas(gens):
+            delta = ChatCompletionStreamDelta(content=d.text) if d.text else ChatCompletionStreamDelta()
+            yield chunk([choice(d.index, delta, d.finish_reason)], with_usage_field=include_usage)
+        if include_usage:
+            yield chunk([], CompletionUsage(**common.usage(gens, gens[0].prompt_tokens)), with_usage_field=True)
+
+    def build_response(done: common.Collected) -> CreateChatCompletionResponse:
+        return CreateChatCompletionResponse(
+            id=completion_id, object="chat.completion", created=created, model=model, system_fingerprint=None,
+            choices=[
+                ChatCompletionChoice(
+                    index=i,
+                    message=ChatCompletionResponseMessage(role="assistant", content=text, refusal=None),
+                    logprobs=None,
+                    finish_reason=reason,
+                )
+                for i, (text, reason) in enumerate(zip(done.texts, done.finish_reasons))
+            ],
+            usage=CompletionUsage(**done.usage),
+        )
+
+    prompt_tokens = generations[0].prompt_tokens
+    return await common.respond(req, generations, stream_chunks, build_response, prompt_tokens)

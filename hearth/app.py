@@ -1,0 +1,88 @@
+"""The ASGI app: Connexion routes openapi/openai.yaml to handlers/, over one engine."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from connexion import AsyncApp
+from connexion.exceptions import ProblemException
+from connexion.middleware import MiddlewarePosition
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+
+from hearth import errors
+from hearth.engine import Engine
+from hearth.validation import OpenAIJSONBodyValidator
+
+SPEC = Path(__file__).resolve().parent.parent / "openapi" / "openai.yaml"
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+class EngineMiddleware:
+    """Hands the engine to handlers through the request scope (`handlers.common.engine()`)."""
+
+    def __init__(self, app, engine: Engine):
+        self.app, self.engine = app, engine
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["engine"] = self.engine
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit, whether announced by Content-Length or streamed chunked."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                raise errors.ApiError(413, errors._STATUS_MESSAGES[413])
+        seen = 0
+
+        async def counting_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise errors.ApiError(413, errors._STATUS_MESSAGES[413])
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_origins=("*",)) -> AsyncApp:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        engine.start()
+        try:
+            yield
+        finally:
+            engine.close()
+
+    app = AsyncApp(__name__, lifespan=lifespan)
+    app.add_api(
+        SPEC,
+        validator_map={"body": {"application/json": OpenAIJSONBodyValidator}},
+        swagger_ui_options=None,
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        allow_origins=list(cors_origins),
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, max_bytes=max_body_bytes)
+    app.add_middleware(EngineMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, engine=engine)
+    app.add_error_handler(errors.ApiError, errors.handle_api_error)
+    app.add_error_handler(ProblemException, errors.handle_problem)
+    app.add_error_handler(HTTPException, errors.handle_http_exception)
+    app.add_error_handler(Exception, errors.handle_unexpected)
+    return app

@@ -1,0 +1,105 @@
+"""`hearth serve` starts the server; `hearth fetch-model` fetches the default model; `hearth conformance` runs the suite."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+from hearth import models
+from hearth.engine import api
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hearth", description="A local, OpenAI-compatible LLM server.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the OpenAI-compatible API")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    serve.add_argument("--port", type=int, default=1234)
+    serve.add_argument("--model", type=Path, help="a .gguf file (default: SmolLM2-135M-Instruct, fetched once)")
+    serve.add_argument("--model-id", help="the id /v1/models reports (default: the file name without .gguf)")
+    serve.add_argument("--ctx-size", type=int, default=4096, help="context ceiling of one sequence, in tokens")
+    serve.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
+    serve.add_argument("--parallel", type=int, help="sequences decoded together (default: from cores and context)")
+    serve.add_argument("--max-queue", type=int, default=64, help="requests that may wait; more get 503")
+    serve.add_argument("--cors-origin", action="append", help="allowed browser origin (repeatable; default: *)")
+    serve.add_argument("--verbose", action="store_true", help="show llama.cpp's logs and every request")
+    sub.add_parser("fetch-model", help="fetch the default model into the cache and print its path")
+    sub.add_parser("conformance", help="run the conformance suite (see python -m conformance --help)", add_help=False)
+    return parser
+
+
+class DelayedStart:
+    """Test hook (HEARTH_TEST_LOAD_DELAY=seconds): the model load starts only after a delay, so that
+    the 503 `model_loading` answer can be observed deterministically over a real model."""
+
+    def __init__(self, engine: api.Engine, delay: float):
+        self._engine, self._delay, self._started = engine, delay, False
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+    @property
+    def state(self) -> api.LoadState:
+        return self._engine.state if self._started else api.LoadState.LOADING
+
+    def start(self) -> None:
+        def later():
+            self._engine.start()
+            self._started = True
+
+        threading.Timer(self._delay, later).start()
+
+    async def submit(self, prompt, params):
+        if not self._started:
+            raise api.ModelLoading("The model is still loading; retry shortly.")
+        return await self._engine.submit(prompt, params)
+
+    async def embed(self, texts):
+        if not self._started:
+            raise api.ModelLoading("The model is still loading; retry shortly.")
+        return await self._engine.embed(texts)
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from hearth.app import create_app
+    from hearth.engine import create_engine
+
+    model_path = args.model or models.default_model_path()
+    if not Path(model_path).is_file():
+        sys.exit(f"hearth: no such model file: {model_path}")
+    engine = create_engine(
+        api.EngineConfig(
+            model_path=str(model_path), model_id=args.model_id, n_ctx=args.ctx_size, n_threads=args.threads,
+            n_parallel=args.parallel, max_queue=args.max_queue, verbose=args.verbose,
+        )
+    )
+    if delay := float(os.environ.get("HEARTH_TEST_LOAD_DELAY", "0")):
+        engine = DelayedStart(engine, delay)
+    app = create_app(engine, cors_origins=args.cors_origin or ("*",))
+    print(f"hearth: serving {model_path.name if hasattr(model_path, 'name') else model_path} "
+          f"on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
+                access_log=args.verbose, timeout_graceful_shutdown=3)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["conformance"]:
+        from conformance.__main__ import main as conformance_main
+
+        sys.exit(conformance_main(argv[1:]))
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
+    if args.command == "fetch-model":
+        print(models.default_model_path())
+    elif args.command == "serve":
+        serve(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Every error, from every layer, as OpenAI's body: {"error": {message, type, param, code}}."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+from generated.models import Error, ErrorResponse
+from hearth.engine import api as engine
+
+log = logging.getLogger("hearth")
+
+INVALID_REQUEST = "invalid_request_error"
+SERVER_ERROR = "server_error"
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        type: str = INVALID_REQUEST,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.status, self.message, self.code, self.param, self.type = status, message, code, param, type
+        self.headers = headers or {}
+
+    def response(self) -> ConnexionResponse:
+        body = ErrorResponse(error=Error(message=self.message, type=self.type, param=self.param, code=self.code))
+        return ConnexionResponse(
+            status_code=self.status,
+            mimetype="application/json",
+            content_type="application/json",
+            body=body.model_dump_json(),
+            headers=self.headers,
+        )
+
+
+def invalid_value(param: str, message: str) -> ApiError:
+    return ApiError(422, message, code="invalid_value", param=param)
+
+
+def from_engine(exc: engine.EngineError, param: str) -> ApiError:
+    """`param` names the request field holding the prompt (messages, prompt or input)."""
+    if isinstance(exc, engine.ModelNotLoaded):
+        return ApiError(404, exc.message, code="model_not_found", param="model")
+    if isinstance(exc, engine.ModelLoading):
+        return ApiError(503, exc.message, code="model_loading", type=SERVER_ERROR,
+                        headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, engine.Overloaded):
+        return ApiError(503, exc.message, code="server_overloaded", type=SERVER_ERROR,
+                        headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, engine.ContextLengthExceeded):
+        return ApiError(400, exc.message, code="context_length_exceeded", param=param)
+    return internal(exc)
+
+
+def internal(exc: BaseException) -> ApiError:
+    request_id = uuid.uuid4().hex[:12]
+    log.error("unhandled error (request id %s)", request_id, exc_info=exc)
+    return ApiError(500, f"Internal server error (request id {request_id}).", type=SERVER_ERROR)
+
+
+_STATUS_MESSAGES = {
+    404: "Unknown route. This server serves /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models.",
+    405: "Method not allowed on this route.",
+    413: "Request body too large.",
+    415: "Content-Type must be application/json.",
+}
+
+
+def _from_status(status: int, detail: str | None, headers=None) -> ApiError:
+    if status >= 500:
+        return ApiError(status, detail or "Server error.", type=SERVER_ERROR, headers=dict(headers or {}))
+    message = _STATUS_MESSAGES.get(status) or detail or "Bad request."
+    return ApiError(status, message, headers=dict(headers or {}))
+
+
+def handle_api_error(_request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:
+    return exc.response()
+
+
+def handle_problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+    """Connexion's own problems: body validation (400), content type (415), routing."""
+    detail = exc.detail if isinstance(exc.detail, str) else exc.title
+    code = "invalid_json" if exc.status == 400 else None
+    error = _from_status(exc.status, detail, exc.headers)
+    error.code = error.code or code
+    return error.response()
+
+
+def handle_http_exception(_request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+    return _from_status(exc.status_code, exc.detail, exc.headers).response()
+
+
+def handle_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    return internal(exc).response()
