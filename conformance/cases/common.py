@@ -1,0 +1,49 @@
+"""Helpers the generation cases share: SDK calls whose raw bodies are validated too, and stream checks."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conformance.checks import conforms, expect
+from conformance.sse import Stream
+from conformance.target import Target
+
+FINISH = ("stop", "length")
+
+
+def sdk_create(t: Target, resource: Any, method: str, route: str, **kwargs: Any) -> tuple[dict, Any]:
+    """Call the SDK, validate the raw JSON against the contract, return (raw body, parsed object)."""
+    raw = resource.with_raw_response.create(**kwargs)
+    expect(raw.status_code == 200, f"expected 200, got {raw.status_code}")
+    body = json.loads(raw.text)
+    conforms(t, method, route, 200, body)
+    return body, raw.parse()
+
+
+def usage_adds_up(usage: dict | None, max_completion: int | None = None) -> None:
+    expect(isinstance(usage, dict), f"usage missing: {usage!r}")
+    p, c, total = usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens")
+    expect(all(isinstance(v, int) for v in (p, c, total)), f"usage counts must be integers: {usage!r}")
+    expect(p > 0, f"prompt_tokens {p}: a non-empty prompt has tokens")
+    expect(total == p + c, f"total_tokens {total} != prompt_tokens {p} + completion_tokens {c}")
+    if max_completion is not None:
+        expect(0 <= c <= max_completion, f"completion_tokens {c} outside 0..max_tokens={max_completion}")
+
+
+def wire_stream(t: Target, route: str, response: Any, stream: Stream) -> None:
+    """SSE framing and every chunk's shape: text/event-stream, JSON events, `[DONE]` last."""
+    if response.status_code != 200:
+        raise AssertionError(f"expected 200, got {response.status_code}: {response.text[:200]}")
+    media = response.headers.get("content-type", "")
+    expect(media.startswith("text/event-stream"), f"content-type {media!r}, expected text/event-stream")
+    expect(not stream.problems, "; ".join(stream.problems[:2]))
+    expect(stream.chunks, "no chunks before the end of the stream")
+    expect(stream.done, "the stream ended without `data: [DONE]`")
+    expect(stream.after_done == 0, f"{stream.after_done} event(s) after `data: [DONE]`")
+    for i, chunk in enumerate(stream.chunks):
+        try:
+            conforms(t, "POST", route, 200, chunk, "text/event-stream")
+        except AssertionError as exc:
+            raise AssertionError(f"chunk {i}: {exc}") from None
+    ids = {c.get("id") for c in stream.chunks if isinstance(c, dict)}
+    expect(len(ids) == 1, f"chunks carry {len(ids)} different ids, expected one")

@@ -1,0 +1,132 @@
+"""schemathesis against the live base URL: generated valid and invalid requests for each route.
+
+Checks: no 5xx except a declared 503 with Retry-After; statuses, content types and response bodies as
+declared; invalid data rejected with a 4xx. Bounded: a fixed number of examples per route and mode,
+no shrinking, `max_tokens` capped so that every generation stays short.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from conformance.runner import Failed, Skipped, case
+from conformance.target import Target
+
+MAX_TOKENS = 4
+SETTINGS = {"examples": 15, "budget": 60.0}  # per route and mode; the CLI may change them
+ROUTES = {
+    "fuzz.chat_completions": ("POST", "/chat/completions"),
+    "fuzz.completions": ("POST", "/completions"),
+    "fuzz.embeddings": ("POST", "/embeddings"),
+    "fuzz.models_list": ("GET", "/models"),
+    "fuzz.models_retrieve": ("GET", "/models/{model_id}"),
+}
+
+
+def cap_generation(case: Any, positive: bool) -> None:
+    """Keep every generation short: the server's own default is unlimited."""
+    body = case.body
+    if not isinstance(body, dict) or "/embeddings" in case.operation.path:
+        return
+    value = body.get("max_tokens", None)
+    if "max_tokens" not in body or (positive and isinstance(value, int) and not isinstance(value, bool) and (value < 0 or value > MAX_TOKENS)):
+        body["max_tokens"] = MAX_TOKENS
+
+
+def _operations(t: Target) -> dict[tuple[str, str], Any]:
+    if "fuzz.ops" not in t.notes:
+        import schemathesis
+
+        schema = schemathesis.openapi.from_dict(t.spec.document)
+        wanted = {(m, t.spec.spec_path(r.replace("{model_id}", "x"))) for m, r in ROUTES.values()}
+        ops = {}
+        for result in schema.get_all_operations():
+            op = result.ok()
+            if (op.method.upper(), op.path) in wanted:
+                ops[(op.method.upper(), op.path)] = op
+        t.notes["fuzz.ops"] = ops
+    return t.notes["fuzz.ops"]
+
+
+def _base_url(t: Target) -> str:
+    return t.origin if t.spec.prefix else t.base_url
+
+
+def _server_error(op: Any, response: Any) -> str | None:
+    status = response.status_code
+    if status < 500:
+        return None
+    if status == 503 and "503" in op.definition.raw.get("responses", {}) and response.headers.get("retry-after"):
+        return None
+    return f"HTTP {status}: {response.text[:160]!r}"
+
+
+def _describe(case: Any, response: Any, reason: str) -> str:
+    body = json.dumps(case.body, ensure_ascii=True, default=str) if case.body is not None else ""
+    body = body if len(body) <= 200 else body[:197] + "..."
+    where = case.formatted_path if hasattr(case, "formatted_path") else case.path
+    status = getattr(response, "status_code", "-")
+    return f"{case.method} {where} {body} -> {status}: {reason}"
+
+
+def fuzz(t: Target, method: str, route: str) -> None:
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from schemathesis import GenerationMode
+    from schemathesis.specs.openapi import checks as oas
+
+    spec_path = t.spec.spec_path(route.replace("{model_id}", "x"))
+    op = _operations(t).get((method, spec_path))
+    if op is None:
+        raise Skipped(f"{method} {route} is not in the OpenAPI document")
+    checks = [oas.status_code_conformance, oas.content_type_conformance, oas.response_schema_conformance, oas.negative_data_rejection]
+    base_url = _base_url(t)
+    headers = {"Authorization": f"Bearer {t.api_key}"}
+    failures: list[str] = []
+    counted = {"calls": 0}
+
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        deadline = time.monotonic() + SETTINGS["budget"]
+
+        @settings(max_examples=SETTINGS["examples"], phases=[Phase.explicit, Phase.generate], deadline=None, database=None,
+                  derandomize=True, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet)
+        @given(case=op.as_strategy(generation_mode=mode))
+        def attempt(case: Any) -> None:
+            if failures or time.monotonic() > deadline:
+                return
+            cap_generation(case, mode == GenerationMode.POSITIVE)
+            counted["calls"] += 1
+            try:
+                response = case.call(base_url=base_url, headers=headers, timeout=120)
+            except Exception as exc:  # a dropped connection is a failure of the server, not of the suite
+                failures.append(_describe(case, None, f"{mode.value}: {type(exc).__name__}: {str(exc)[:160]}"))
+                return
+            problem = _server_error(op, response)
+            if problem:
+                failures.append(_describe(case, response, f"{mode.value}: {problem}"))
+                return
+            try:
+                case.validate_response(response, checks=checks, headers=headers)
+            except BaseException as exc:  # schemathesis raises a FailureGroup of the checks that failed
+                inner = getattr(exc, "exceptions", None) or [exc]
+                first = inner[0]
+                title = getattr(first, "title", type(first).__name__)
+                message = " ".join(str(getattr(first, "message", first)).split())[:200]
+                failures.append(_describe(case, response, f"{mode.value}: {title}: {message}"))
+
+        attempt()
+        if failures:
+            break
+    if failures:
+        raise Failed(failures[0])
+    if counted["calls"] == 0:
+        raise Failed("no request was generated")
+    t.notes.setdefault("fuzz.calls", {})[f"{method} {route}"] = counted["calls"]
+
+
+def _register(name: str, method: str, route: str) -> None:
+    case(name, f"{method} {route}", "fuzzing")(lambda t: fuzz(t, method, route))
+
+
+for _name, (_method, _route) in ROUTES.items():
+    _register(_name, _method, _route)

@@ -1,0 +1,68 @@
+"""Validate JSON against one schema of an OpenAPI document (3.0 with `nullable`, or 3.1)."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import jsonschema
+
+
+def _add_null(node: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI 3.0's `nullable: true` in JSON Schema terms."""
+    node = dict(node)
+    del node["nullable"]
+    if "enum" in node and None not in node["enum"]:
+        node["enum"] = [*node["enum"], None]
+    kind = node.get("type")
+    if isinstance(kind, str):
+        node["type"] = [kind, "null"]
+        return node
+    if isinstance(kind, list):
+        node["type"] = [*kind, "null"] if "null" not in kind else kind
+        return node
+    return {"anyOf": [node, {"type": "null"}]}
+
+
+def oas30_to_jsonschema(node: Any) -> Any:
+    if isinstance(node, list):
+        return [oas30_to_jsonschema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: oas30_to_jsonschema(value) for key, value in node.items()}
+    if out.get("nullable") is True:
+        return _add_null(out)
+    out.pop("nullable", None)
+    return out
+
+
+class SchemaSet:
+    """The `components/schemas` of one document, ready to validate instances by name or by node."""
+
+    def __init__(self, document: dict[str, Any]):
+        self.version = str(document.get("openapi", "3.0"))
+        components = copy.deepcopy(document.get("components", {}))
+        if self.version.startswith("3.0"):
+            components = oas30_to_jsonschema(components)
+            self._validator_cls = jsonschema.Draft4Validator
+        else:
+            self._validator_cls = jsonschema.Draft202012Validator
+        self._root = {"components": components}
+        self.names = set(components.get("schemas", {}))
+
+    def errors(self, schema: dict[str, Any], instance: Any) -> list[str]:
+        """Readable reasons why `instance` does not match `schema` (a node of the same document)."""
+        if self.version.startswith("3.0"):
+            schema = oas30_to_jsonschema(schema)
+        root = {**self._root, **schema}
+        validator = self._validator_cls(root)
+        found = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e.message)))
+        return [f"{_where(e)}: {_short(e.message)}" for e in found]
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return "$" + path
+
+
+def _short(message: str, limit: int = 160) -> str:
+    return message if len(message) <= limit else message[: limit - 3] + "..."

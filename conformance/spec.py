@@ -1,0 +1,113 @@
+"""The contract: find the OpenAPI document and answer "which schema does this response follow?"."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conformance.schemas import SchemaSet
+
+HERE = Path(__file__).resolve().parent
+# Searched in order: a copy shipped beside the package, then the repository's openapi/ folder.
+CANDIDATES = (HERE / "openai.yaml", HERE.parent / "openapi" / "openai.yaml")
+ERROR_SCHEMA_NAMES = ("ErrorResponse", "Error")  # fallback for statuses an operation does not declare
+STREAM_MEDIA = "text/event-stream"
+STREAM_FALLBACK = {"/chat/completions": "CreateChatCompletionStreamResponse", "/completions": "CreateCompletionResponse"}
+
+
+def locate(explicit: str | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("CONFORMANCE_SPEC")
+    if env:
+        return Path(env)
+    for path in CANDIDATES:
+        if path.exists():
+            return path
+    raise FileNotFoundError("no OpenAPI document found; pass --spec PATH (tried %s)" % ", ".join(map(str, CANDIDATES)))
+
+
+class Spec:
+    def __init__(self, path: Path):
+        self.path = path
+        self.document: dict[str, Any] = yaml.safe_load(path.read_text())
+        self.schemas = SchemaSet(self.document)
+        self.paths: dict[str, Any] = self.document.get("paths", {})
+
+    # -- lookups --------------------------------------------------------------------------------
+    def spec_path(self, route: str) -> str | None:
+        """The document's path for a route relative to the base URL ("/chat/completions")."""
+        for candidate in (route, "/v1" + route):
+            if candidate in self.paths:
+                return candidate
+        for path in self.paths:  # templated paths: /models/{model_id}
+            if _matches(path, route) or _matches(path, "/v1" + route):
+                return path
+        return None
+
+    @property
+    def prefix(self) -> str:
+        """"/v1" when the document spells the version in its paths, so that base URLs can be joined."""
+        return "/v1" if any(p.startswith("/v1/") for p in self.paths) else ""
+
+    def response_schema(self, method: str, route: str, status: int, media: str = "application/json") -> tuple[str, dict] | None:
+        """(label, schema) declared for this response, else the error schema for an error status."""
+        path = self.spec_path(route)
+        operation = (self.paths.get(path) or {}).get(method.lower()) if path else None
+        if operation:
+            responses = operation.get("responses", {})
+            response = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
+            response = self._deref(response) if response else None
+            content = (response or {}).get("content", {})
+            node = (content.get(media) or {}).get("schema")
+            if media == STREAM_MEDIA and not _is_object_schema(node, self):
+                name = STREAM_FALLBACK.get(route)
+                node = {"$ref": f"#/components/schemas/{name}"} if name in self.schemas.names else None
+            if node:
+                return _label(node), node
+        if status >= 400:
+            for name in ERROR_SCHEMA_NAMES:
+                if name in self.schemas.names:
+                    return name, {"$ref": f"#/components/schemas/{name}"}
+        return None
+
+    def validate(self, method: str, route: str, status: int, body: Any, media: str = "application/json") -> list[str]:
+        """Reasons the body breaks the contract ([] when it keeps it, or when nothing is declared)."""
+        found = self.response_schema(method, route, status, media)
+        if not found:
+            return []
+        label, node = found
+        return [f"{label} {reason}" for reason in self.schemas.errors(node, body)[:3]]
+
+    def declared_statuses(self, method: str, route: str) -> set[str]:
+        path = self.spec_path(route)
+        operation = (self.paths.get(path) or {}).get(method.lower()) if path else None
+        return set((operation or {}).get("responses", {}))
+
+    def _deref(self, node: dict) -> dict:
+        while isinstance(node, dict) and "$ref" in node:
+            parts = node["$ref"].lstrip("#/").split("/")
+            target: Any = self.document
+            for part in parts:
+                target = target[part]
+            node = target
+        return node
+
+
+def _matches(template: str, route: str) -> bool:
+    a, b = template.strip("/").split("/"), route.strip("/").split("/")
+    return len(a) == len(b) and all(x == y or (x.startswith("{") and x.endswith("}")) for x, y in zip(a, b))
+
+
+def _label(node: dict) -> str:
+    ref = node.get("$ref", "")
+    return ref.rsplit("/", 1)[-1] if ref else "schema"
+
+
+def _is_object_schema(node: Any, spec: Spec) -> bool:
+    if not isinstance(node, dict):
+        return False
+    target = spec._deref(node)
+    return target.get("type") == "object" or "properties" in target or "allOf" in target or "oneOf" in target
