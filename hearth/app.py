@@ -7,6 +7,7 @@ from pathlib import Path
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 
@@ -68,7 +69,7 @@ def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_ori
     app.add_api(
         SPEC,
         validator_map={"body": {"application/json": OpenAIJSONBodyValidator}},
-        swagger_ui_options=None,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=False),
     )
     app.add_middleware(
         CORSMiddleware,

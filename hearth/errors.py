@@ -90,6 +90,8 @@ def handle_api_error(_request: ConnexionRequest, exc: ApiError) -> ConnexionResp
 def handle_problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
     """Connexion's own problems: body validation (400), content type (415), routing."""
     detail = exc.detail if isinstance(exc.detail, str) else exc.title
+    if detail == "RequestBody is required":
+        detail = "The request body is empty; expected a JSON object."
     code = "invalid_json" if exc.status == 400 else None
     error = _from_status(exc.status, detail, exc.headers)
     error.code = error.code or code

@@ -69,3 +69,8 @@ def server() -> str:
 @pytest.fixture(scope="session")
 def model_id(server) -> str:
     return httpx.get(f"{server}/models").json()["data"][0]["id"]
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
