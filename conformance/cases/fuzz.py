@@ -49,6 +49,23 @@ def _operations(t: Target) -> dict[tuple[str, str], Any]:
     return t.notes["fuzz.ops"]
 
 
+def _examples(t: Target, op: Any) -> list[dict]:
+    """The request schema's documented `example`, and a streamed copy where the route streams."""
+    body = (op.definition.raw.get("requestBody") or {}).get("content", {}).get("application/json", {}).get("schema")
+    if not body:
+        return []
+    example = t.spec._deref(body).get("example")
+    if not isinstance(example, dict):
+        return []
+    example = {**example, "model": t.model} if "model" in example else dict(example)
+    if "max_tokens" in example:
+        example["max_tokens"] = MAX_TOKENS
+    out = [example]
+    if "stream" in t.spec._deref(body).get("properties", {}):
+        out.append({**example, "stream": True, "stream_options": {"include_usage": True}})
+    return out
+
+
 def _base_url(t: Target) -> str:
     return t.origin if t.spec.prefix else t.base_url
 
@@ -72,6 +89,7 @@ def _describe(case: Any, response: Any, reason: str) -> str:
 
 def fuzz(t: Target, method: str, route: str) -> None:
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis.errors import Unsatisfiable
     from schemathesis import GenerationMode
     from schemathesis.specs.openapi import checks as oas
 
@@ -85,6 +103,31 @@ def fuzz(t: Target, method: str, route: str) -> None:
     failures: list[str] = []
     counted = {"calls": 0}
 
+    def check(case: Any, mode: str) -> None:
+        counted["calls"] += 1
+        try:
+            response = case.call(base_url=base_url, headers=headers, timeout=120)
+        except Exception as exc:  # a dropped connection is a failure of the server, not of the suite
+            failures.append(_describe(case, None, f"{mode}: {type(exc).__name__}: {str(exc)[:160]}"))
+            return
+        problem = _server_error(op, response)
+        if problem:
+            failures.append(_describe(case, response, f"{mode}: {problem}"))
+            return
+        try:
+            case.validate_response(response, checks=checks, headers=headers)
+        except BaseException as exc:  # schemathesis raises a FailureGroup of the checks that failed
+            inner = getattr(exc, "exceptions", None) or [exc]
+            first = inner[0]
+            title = getattr(first, "title", type(first).__name__)
+            message = " ".join(str(getattr(first, "message", first)).split())[:200]
+            failures.append(_describe(case, response, f"{mode}: {title}: {message}"))
+
+    for body in _examples(t, op):  # the documented example, plain and streamed: the happy path first
+        check(op.Case(body=body, media_type="application/json"), "example")
+        if failures:
+            raise Failed(failures[0])
+
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
         deadline = time.monotonic() + SETTINGS["budget"]
 
@@ -95,26 +138,12 @@ def fuzz(t: Target, method: str, route: str) -> None:
             if failures or time.monotonic() > deadline:
                 return
             cap_generation(case, mode == GenerationMode.POSITIVE)
-            counted["calls"] += 1
-            try:
-                response = case.call(base_url=base_url, headers=headers, timeout=120)
-            except Exception as exc:  # a dropped connection is a failure of the server, not of the suite
-                failures.append(_describe(case, None, f"{mode.value}: {type(exc).__name__}: {str(exc)[:160]}"))
-                return
-            problem = _server_error(op, response)
-            if problem:
-                failures.append(_describe(case, response, f"{mode.value}: {problem}"))
-                return
-            try:
-                case.validate_response(response, checks=checks, headers=headers)
-            except BaseException as exc:  # schemathesis raises a FailureGroup of the checks that failed
-                inner = getattr(exc, "exceptions", None) or [exc]
-                first = inner[0]
-                title = getattr(first, "title", type(first).__name__)
-                message = " ".join(str(getattr(first, "message", first)).split())[:200]
-                failures.append(_describe(case, response, f"{mode.value}: {title}: {message}"))
+            check(case, mode.value)
 
-        attempt()
+        try:
+            attempt()
+        except Unsatisfiable:  # nothing to generate in this mode (e.g. no parameters to break)
+            continue
         if failures:
             break
     if failures:
