@@ -80,7 +80,8 @@ def _server_error(op: Any, response: Any) -> str | None:
 
 
 def _describe(case: Any, response: Any, reason: str) -> str:
-    body = json.dumps(case.body, ensure_ascii=True, default=str) if case.body is not None else ""
+    sent = case.body if isinstance(case.body, (dict, list, str, int, float, bool)) else None
+    body = json.dumps(sent, ensure_ascii=True, default=str) if sent is not None else ""
     body = body if len(body) <= 200 else body[:197] + "..."
     where = case.formatted_path if hasattr(case, "formatted_path") else case.path
     status = getattr(response, "status_code", "-")
