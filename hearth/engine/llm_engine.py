@@ -1,0 +1,191 @@
+"""The engine: one thread owns the llama context and runs the step loop; the event loop never waits.
+
+Requests reach the thread through a thread-safe queue; text reaches each request's asyncio queue
+through `loop.call_soon_threadsafe`. A client that stops reading only grows its own queue.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Sequence as Seq
+
+from hearth.engine.api import (
+    ContextLengthExceeded, EngineConfig, Embeddings, LoadState, ModelInfo, ModelLoading, ModelNotLoaded,
+    Overloaded, Prompt, SamplingParams,
+)
+from hearth.engine.sequence import Sequence, Stream
+
+log = logging.getLogger("hearth.engine")
+KV_BUDGET = 2 << 30  # bytes of KV cache the default slot count may use
+N_BATCH = 512
+
+
+def plan_slots(config: EngineConfig, kv_bytes_per_token: int) -> tuple[int, int]:
+    """(n_parallel, n_slots): sequences decoded together, and KV streams (the extra ones cache prefixes)."""
+    cores = os.cpu_count() or 1
+    per_stream = config.n_ctx * kv_bytes_per_token
+    fit = max(2, KV_BUDGET // max(1, per_stream))
+    n_parallel = config.n_parallel or max(1, min(4 * cores, 16, fit - 1))
+    n_slots = max(n_parallel + 1, min(2 * n_parallel, fit))
+    return n_parallel, n_slots
+
+
+class LlamaEngine:
+    def __init__(self, config: EngineConfig):
+        self.config = config
+        self.state = LoadState.EMPTY
+        self.model: ModelInfo | None = None
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._outstanding = 0  # submitted and not finished: running + waiting
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._llama = None
+        self._scheduler = None
+        self._embedder = None
+        self.n_parallel = 0
+        self._stats = dict.fromkeys((
+            "requests", "finished", "cancelled", "rejected", "prefill_tokens", "cached_prompt_tokens",
+            "cache_hits", "coalesced", "completion_tokens", "steps", "embed_inputs", "embed_batches",
+        ), 0)
+
+    # lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self.state = LoadState.LOADING
+        self._thread = threading.Thread(target=self._main, name="hearth-engine", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._closing = True
+        self._inbox.put(None)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+        if self._embedder is not None:
+            self._embedder.close()
+
+    def _load(self) -> None:
+        from hearth.engine.embedder import Embedder
+        from hearth.engine.model import Model
+        from hearth.engine.model_runner import Runner
+        from hearth.engine.prefix_cache import PrefixCache
+        from hearth.engine.scheduler import Scheduler
+        import llama_cpp as L
+
+        cfg = self.config
+        model = Model(cfg.model_path, verbose=cfg.verbose)
+        p = model.ptr
+        head_dim = model.n_embd // max(1, L.llama_model_n_head(p))
+        per_token = 2 * 2 * L.llama_model_n_layer(p) * L.llama_model_n_head_kv(p) * head_dim
+        self.n_parallel, n_slots = plan_slots(cfg, per_token)
+        threads = cfg.n_threads or os.cpu_count() or 1
+        runner = Runner(model, cfg.n_ctx, n_slots, N_BATCH, threads)
+        self._llama = (model, runner)
+        cache = PrefixCache(runner, n_slots)
+        self._cache = cache
+        self._scheduler = Scheduler(runner, cache, self.n_parallel, self._stats, self._finished)
+        self._embedder = Embedder(model, cfg.n_ctx, threads, self._stats)
+        mid = cfg.model_id or Path(cfg.model_path).name.removesuffix(".gguf")
+        self.model = ModelInfo(id=mid, n_ctx=cfg.n_ctx, created=int(os.path.getmtime(cfg.model_path)))
+        self._tokenize, self._render = model.tokenize, model.render_chat
+        self._bos = model.bos if model.bos >= 0 else 0
+
+    def _main(self) -> None:
+        try:
+            self._load()
+        except Exception:
+            log.exception("hearth: loading the model failed")
+            self.state = LoadState.FAILED
+            return
+        self.state = LoadState.READY
+        sched, runner = self._scheduler, self._llama[1]
+        inbox = self._inbox
+        while not self._closing:
+            if not sched.has_work():
+                item = inbox.get()  # idle: sleep until a request (or a nudge) arrives
+                if item is not None:
+                    sched.waiting.append(item)
+            while True:  # drain whatever else arrived
+                try:
+                    item = inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    sched.waiting.append(item)
+            if self._closing:
+                break
+            try:
+                plan = sched.schedule()
+                if not plan:  # transient (e.g. a wait just resolved): never spin hot
+                    time.sleep(0.001)
+                    continue
+                rc = runner.decode()
+                if rc != 0:
+                    raise RuntimeError(f"llama_decode returned {rc}")
+                self._stats["steps"] += 1
+                sched.postprocess(plan)
+            except Exception:
+                log.exception("hearth: engine step failed; ending the running requests")
+                sched.fail_all("engine error")
+        sched.fail_all("engine closed")
+        runner.close()
+        self._llama[0].close()
+
+    def _finished(self, seq: Sequence) -> None:
+        with self._lock:
+            self._outstanding -= 1
+
+    def _nudge(self) -> None:
+        self._inbox.put(None)
+
+    # requests ---------------------------------------------------------------------------------
+    def _check_ready(self) -> None:
+        if self.state is LoadState.LOADING:
+            raise ModelLoading("the model is still loading", retry_after=1)
+        if self.state is not LoadState.READY:
+            raise ModelNotLoaded("no model is loaded")
+
+    async def submit(self, prompt: Prompt, params: SamplingParams) -> Stream:
+        self._check_ready()
+        text = self._render(prompt.messages) if prompt.messages is not None else (prompt.text or "")
+        tokens = self._tokenize(text) or [self._bos]
+        n_ctx = self.config.n_ctx
+        if len(tokens) >= n_ctx:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {n_ctx} tokens, but the prompt has {len(tokens)} tokens.",
+                prompt_tokens=len(tokens), n_ctx=n_ctx,
+            )
+        with self._lock:
+            if self._outstanding >= self.n_parallel + self.config.max_queue:
+                self._stats["rejected"] += 1
+                raise Overloaded("the server is overloaded; retry shortly", retry_after=1)
+            self._outstanding += 1
+            self._stats["requests"] += 1
+        loop = asyncio.get_running_loop()
+        stream = Stream(loop, len(tokens), self._nudge)
+        self._inbox.put(Sequence(tokens, params, stream, loop))
+        return stream
+
+    async def embed(self, texts: Seq[str]) -> Embeddings:
+        self._check_ready()
+        return await self._embedder.embed(list(texts))
+
+    def stats(self) -> dict[str, int]:
+        s = dict(self._stats)
+        sched = self._scheduler
+        if sched is not None:
+            s["running"] = len(sched.running)
+            s["waiting"] = len(sched.waiting)
+            s["n_parallel"] = self.n_parallel
+            s["slots"] = len(self._cache.slots)
+            s["kv_tokens"] = sum(len(x.tokens) for x in self._cache.slots)
+            s["kv_tokens_running"] = sum(len(x.tokens) for x in self._cache.slots if x.seq is not None)
+            s["evictions"] = self._cache.evictions
+        s["outstanding"] = self._outstanding
+        return s

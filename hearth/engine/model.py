@@ -1,0 +1,121 @@
+"""The loaded GGUF model: weights, vocabulary, tokenizer, detokenizer and chat template.
+
+Read-only after loading, so the generation and embedding threads may share it.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from datetime import datetime
+
+import jinja2
+import jinja2.ext
+import llama_cpp as L
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from hearth.engine.api import ChatMessage
+
+_silence = L.llama_log_callback(lambda level, text, user_data: None)  # kept alive: llama.cpp holds the pointer
+_backend_ready = False
+
+
+def init_backend(verbose: bool) -> None:
+    global _backend_ready
+    if not verbose:
+        L.llama_log_set(_silence, ctypes.c_void_p())
+    if not _backend_ready:
+        L.llama_backend_init()
+        _backend_ready = True
+
+
+class Model:
+    def __init__(self, path: str, verbose: bool = False):
+        init_backend(verbose)
+        params = L.llama_model_default_params()
+        self.ptr = L.llama_model_load_from_file(os.fsencode(path), params)
+        if not self.ptr:
+            raise RuntimeError(f"llama.cpp could not load {path}")
+        self.vocab = L.llama_model_get_vocab(self.ptr)
+        self.n_vocab = L.llama_vocab_n_tokens(self.vocab)
+        self.n_embd = L.llama_model_n_embd(self.ptr)
+        self.n_ctx_train = L.llama_model_n_ctx_train(self.ptr)
+        self.bos = L.llama_vocab_bos(self.vocab)
+        self._pieces: dict[int, bytes] = {}
+        self._piece_buf = ctypes.create_string_buffer(256)
+        self._template = self._load_template()
+
+    def close(self) -> None:
+        if self.ptr:
+            L.llama_model_free(self.ptr)
+            self.ptr = None
+
+    # metadata ---------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = L.llama_model_meta_val_str(self.ptr, key.encode(), buf, len(buf))
+        if n < 0:
+            return None
+        if n >= len(buf):
+            buf = ctypes.create_string_buffer(n + 1)
+            L.llama_model_meta_val_str(self.ptr, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace")
+
+    # tokens -----------------------------------------------------------------------------------
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        arr = (L.llama_token * cap)()
+        n = L.llama_tokenize(self.vocab, data, len(data), arr, cap, add_special, True)
+        if n < 0:  # never for byte-level vocabularies, but be exact
+            cap = -n
+            arr = (L.llama_token * cap)()
+            n = L.llama_tokenize(self.vocab, data, len(data), arr, cap, add_special, True)
+        tokens = arr[:n]
+        if len(tokens) >= 2 and tokens[0] == tokens[1] == self.bos:  # template already wrote BOS
+            tokens = tokens[1:]
+        return tokens
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token (may end mid-character); special tokens render as nothing."""
+        p = self._pieces.get(token)
+        if p is None:
+            n = L.llama_token_to_piece(self.vocab, token, self._piece_buf, 256, 0, False)
+            p = self._piece_buf.raw[: max(n, 0)]
+            self._pieces[token] = p
+        return p
+
+    def is_eog(self, token: int) -> bool:
+        return L.llama_vocab_is_eog(self.vocab, token)
+
+    # chat -------------------------------------------------------------------------------------
+    def _load_template(self):
+        source = self.meta("tokenizer.chat_template")
+        if not source:
+            return None
+        env = ImmutableSandboxedEnvironment(
+            loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols]
+        )
+
+        def raise_exception(message):
+            raise ValueError(message)
+
+        env.globals.update(raise_exception=raise_exception, strftime_now=lambda f: datetime.now().strftime(f))
+        return env.from_string(source)
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return L.llama_vocab_get_text(self.vocab, token).decode("utf-8", errors="replace")
+
+    def render_chat(self, messages: tuple[ChatMessage, ...]) -> str:
+        """The model's own Jinja chat template (GGUF `tokenizer.chat_template`), ready for the reply."""
+        msgs = [{"role": m.role, "content": m.content} for m in messages]
+        if self._template is None:  # ChatML, the most common convention, as a fallback
+            body = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in msgs)
+            return body + "<|im_start|>assistant\n"
+        return self._template.render(
+            messages=msgs,
+            add_generation_prompt=True,
+            bos_token=self._token_text(self.bos),
+            eos_token=self._token_text(L.llama_vocab_eos(self.vocab)),
+        )

@@ -1,0 +1,118 @@
+"""The global prefix cache: every KV stream (llama seq id) is a slot that remembers its tokens.
+
+A slot holds the KV cells of positions 0..len(tokens)-1 of one token sequence. Running sequences
+own their slot; finished ones leave their cells behind for the next request to reuse. A new request
+reuses the longest common prefix found in ANY slot, running or idle: an idle slot is taken over in
+place (its tail trimmed), a running one is copied (`seq_cp`) into a free slot. Eviction is least
+recently used among idle slots only, so a running sequence's cells are never touched.
+"""
+from __future__ import annotations
+
+
+def lcp(a: list[int], b: list[int]) -> int:
+    """Length of the longest common prefix (binary search over C-level slice compares)."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n  # a[:lo] == b[:lo], a[:hi] != b[:hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+class Slot:
+    __slots__ = ("id", "tokens", "seq", "stamp")
+
+    def __init__(self, id: int):
+        self.id = id
+        self.tokens: list[int] = []  # whose KV cells this slot holds, positions 0..n-1
+        self.seq = None  # the running Sequence that owns it, or None (idle: a cache entry)
+        self.stamp = 0  # last use, for LRU
+
+
+class PrefixCache:
+    def __init__(self, runner, n_slots: int):
+        self.runner = runner
+        self.slots = [Slot(i) for i in range(n_slots)]
+        self._clock = 0
+        self.evictions = 0
+        self.copies = 0
+
+    def has_idle(self) -> bool:
+        return any(s.seq is None for s in self.slots)
+
+    def best(self, prompt: list[int], exclude=None) -> tuple[Slot | None, int]:
+        """The slot holding the longest prefix of `prompt` (at most len-1: the last token is evaluated)."""
+        limit = len(prompt) - 1
+        best, best_n = None, 0
+        for s in self.slots:
+            if s is exclude or not s.tokens:
+                continue
+            n = min(lcp(s.tokens, prompt), limit)
+            if n > best_n or (n == best_n and n and best is not None and best.seq is not None and s.seq is None):
+                best, best_n = s, n
+        return best, best_n
+
+    def best_future(self, prompt: list[int]):
+        """A sequence still prefilling a prompt that shares more with `prompt` than is cached yet."""
+        limit = len(prompt) - 1
+        best, best_n = None, 0
+        for s in self.slots:
+            q = s.seq
+            if q is None or q.n_done >= len(q.prompt) or q.wait is not None:
+                continue
+            n = min(lcp(q.prompt, prompt), limit)
+            if n > best_n:
+                best, best_n = s, n
+        return best, best_n
+
+    def acquire(self, seq) -> int:
+        """Give `seq` a slot holding the longest cached prefix of its prompt; returns that length."""
+        self._clock += 1
+        src, n = self.best(seq.prompt)
+        if src is not None and src.seq is None:
+            target = src  # take the idle cache entry over in place
+            if len(target.tokens) > n:
+                self.runner.seq_trim(target.id, n)
+                del target.tokens[n:]
+        else:
+            idle = [s for s in self.slots if s.seq is None]
+            target = min(idle, key=lambda s: (len(s.tokens) > 0, s.stamp))  # empty first, then LRU
+            if target.tokens:
+                self.evictions += 1
+            self.load(target, src, n)
+        target.seq = seq
+        target.stamp = self._clock
+        seq.slot = target
+        return n
+
+    def load(self, target: Slot, src: Slot | None, n: int) -> None:
+        """Make `target` hold the first n tokens of `src` (n == 0: empty it)."""
+        if src is None or n == 0:
+            self.runner.seq_clear(target.id)
+            target.tokens = []
+        else:
+            self.runner.seq_copy_prefix(src.id, target.id, n)
+            target.tokens = src.tokens[:n]
+            self.copies += 1
+        if src is not None:
+            src.stamp = self._clock
+
+    def release(self, seq, keep: bool = True) -> None:
+        slot = seq.slot
+        if slot is None:
+            return
+        seq.slot = None
+        slot.seq = None
+        self._clock += 1
+        slot.stamp = self._clock
+        if not keep:
+            self.runner.seq_clear(slot.id)
+            slot.tokens = []
+
+    def cached_tokens(self) -> int:
+        return sum(len(s.tokens) for s in self.slots if s.seq is None)
