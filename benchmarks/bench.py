@@ -58,7 +58,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return a
 
 
-def _repeats(a: argparse.Namespace, full: int, quick: int) -> int:
+REPEATS = {"reference": (5, 2), "single": (5, 2), "concurrency": (3, 1), "prefix": (5, 2), "burst": (3, 1)}
+
+
+def _repeats(a: argparse.Namespace, scenario: str) -> int:
+    full, quick = REPEATS[scenario]
     return a.repeats or (quick if a.quick else full)
 
 
@@ -73,8 +77,12 @@ def _commit() -> str | None:
     return None
 
 
-def run_references(model: str, threads: int, repeats: int) -> dict:
-    """Before any server work, in this process: (a) the bare loop, (b) create_completion, same prompt."""
+def run_references(model: str, threads: int, repeats: int, n_prompts: int) -> dict:
+    """Before any server work, in this process: (a) the bare loop, (b) create_completion, same prompt.
+
+    Also checks, with (a), that the concurrency prompts run 128 tokens under plain greedy decoding
+    without an end token: a stream of ours that stops early is then the server's doing, not the prompt's.
+    """
     from .reference import BareLoop, HighLevel
 
     out = {}
@@ -84,6 +92,13 @@ def run_references(model: str, threads: int, repeats: int) -> dict:
         try:
             ref.run(prompt, 8)  # warm-up
             runs = [ref.run(prompt, N_TOKENS) for _ in range(repeats)]
+            if key == "bare_loop":
+                ends = {i: ref.run(list_prompt(i), N_TOKENS).first_eog for i in range(n_prompts)}
+                early = {i: n for i, n in ends.items() if n is not None}
+                out["prompt_check"] = {"prompts": n_prompts, "greedy_end_token_at": early}
+                if early:
+                    print(f"bench: warning: greedy decoding ends these prompts early (prompt: token index): {early}",
+                          file=sys.stderr)
         finally:
             ref.close()
         out[key] = {"runs": [vars(r) | {"e2e_tps": r.e2e_tps, "decode_tps": r.decode_tps} for r in runs],
@@ -112,20 +127,20 @@ async def run_http(a: argparse.Namespace, target: Target, prompts: PromptFactory
     await _probe(target)
     res: dict = {}
     if "single" in a.scenarios:
-        res["single"] = await single_stream(target, _repeats(a, 5, 2), N_TOKENS)
+        res["single"] = await single_stream(target, _repeats(a, "single"), N_TOKENS)
     if "concurrency" in a.scenarios:
-        res["concurrency"] = await concurrency(target, a.levels, _repeats(a, 3, 1), N_TOKENS)
+        res["concurrency"] = await concurrency(target, a.levels, _repeats(a, "concurrency"), N_TOKENS)
     if "prefix" in a.scenarios:
-        res["prefix"] = await shared_prefix(target, prompts, _repeats(a, 5, 2))
+        res["prefix"] = await shared_prefix(target, prompts, _repeats(a, "prefix"))
     if "burst" in a.scenarios:
-        res["burst"] = await burst(target, prompts, a.users, _repeats(a, 3, 1))
+        res["burst"] = await burst(target, prompts, a.users, _repeats(a, "burst"))
     return res
 
 
 def _summary(res: dict) -> dict:
     """The medians and ratios, without the per-run samples (those are in the JSON file)."""
     if isinstance(res, dict):
-        return {k: _summary(v) for k, v in res.items() if k not in ("runs", "streams", "ttfts")}
+        return {k: _summary(v) for k, v in res.items() if k not in ("runs", "streams", "ttfts", "description")}
     return res
 
 
@@ -134,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     if a.compare:
         runs = [report.load(p) for p in a.compare]
+        for r in runs:
+            report.derive(r)
         for r in runs:
             print(report.table(r), "\n")
         report.plot(runs, out / "compare.png")
@@ -147,10 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     res: dict = {"meta": {"label": label, "base_url": a.base_url or "(own server)", "model_path": model,
                           "started": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
                           "threads": a.threads, "quick": a.quick, "scenarios": a.scenarios,
-                          "tokens_per_stream": N_TOKENS, "load_before": _load(), "commit": _commit()}}
+                          "tokens_per_stream": N_TOKENS,
+                          "repeats": {k: _repeats(a, k) for k in a.scenarios}, "load_before": _load(), "commit": _commit()}}
     t0 = time.monotonic()
     if "reference" in a.scenarios:
-        res["reference"] = run_references(model, a.threads, _repeats(a, 5, 2))
+        res["reference"] = run_references(model, a.threads, _repeats(a, "reference"),
+                                          max(a.levels) if "concurrency" in a.scenarios else 0)
 
     http = [s for s in a.scenarios if s != "reference"]
     if http:
@@ -189,9 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(_summary(res), indent=1, default=str))
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{label}.json").write_text(json.dumps(res, indent=1, default=str))
+    wrote = [out / f"{label}.json"]
     if any(k in res for k in ("concurrency", "burst", "prefix")):
         report.plot([res], out / f"{label}.png")
-    print(f"bench: wrote {out / (label + '.json')}, {out / (label + '.png')} in {res['meta']['seconds']} s")
+        wrote.append(out / f"{label}.png")
+    print(f"bench: {res['meta']['seconds']} s; wrote {', '.join(map(str, wrote))}")
     return 0
 
 

@@ -193,7 +193,7 @@ async def burst(target: Target, prompts: PromptFactory, users: list[int], repeat
             bodies = [{"messages": chat(system, QUESTIONS[j % len(QUESTIONS)]), "max_tokens": max_tokens}
                       for j in range(c)]
             results, wall = await _together(target, bodies)
-            ttfts = [r.ttft for r in results if r.ok and r.ttft is not None]
+            ttfts = [r.ttft for r in results if r.ttft is not None]  # failed streams too, if they began
             fails = [f for f in (r.failure(None) for r in results) if f]
             fails += ["no content"] * sum(1 for r in results if r.ok and r.ttft is None)
             runs.append({"wall": wall, "ttft_median": median(ttfts), "ttft_worst": max(ttfts) if ttfts else None,
