@@ -65,6 +65,7 @@ def select(cases: Iterable[Case], pattern: str | None) -> list[Case]:
 
 def run_one(target: Target, item: Case) -> Result:
     started = time.monotonic()
+    target.schema_problems = []
     try:
         item.run(target)
         status, reason = "pass", ""
@@ -81,6 +82,10 @@ def run_one(target: Target, item: Case) -> Result:
     except Exception as exc:  # the server's reply broke an assumption the SDK or the case relies on
         where = traceback.extract_tb(exc.__traceback__)[-1]
         status, reason = "fail", f"{type(exc).__name__}: {_oneline(str(exc))} (at {where.name}:{where.lineno})"
+    if target.schema_problems and status != "skip":
+        shown = "; ".join(target.schema_problems[:3]) + (f" (+{len(target.schema_problems) - 3} more)" if len(target.schema_problems) > 3 else "")
+        reason = f"{reason}; schema: {shown}" if status == "fail" else f"schema: {shown}"
+        status = "fail"
     return Result(item.name, item.route, item.feature, status, reason, time.monotonic() - started)
 
 

@@ -56,7 +56,7 @@ class SchemaSet:
         root = {**self._root, **schema}
         validator = self._validator_cls(root)
         found = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e.message)))
-        return [f"{_where(e)}: {_short(e.message)}" for e in found]
+        return [f"{_where(e)}: {_short(e)}" for e in found]
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -64,5 +64,9 @@ def _where(error: jsonschema.ValidationError) -> str:
     return "$" + path
 
 
-def _short(message: str, limit: int = 160) -> str:
+def _short(error: jsonschema.ValidationError, limit: int = 160) -> str:
+    """jsonschema's message with the offending value abbreviated (an embedding can be 500 numbers)."""
+    message, shown = error.message, repr(error.instance)
+    if len(shown) > 60 and shown in message:
+        message = message.replace(shown, f"{shown[:40]}...{shown[-8:]} ({type(error.instance).__name__})")
     return message if len(message) <= limit else message[: limit - 3] + "..."

@@ -23,6 +23,7 @@ class Target:
         self.http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT, headers={"Authorization": f"Bearer {api_key}"})
         self.sdk = openai.OpenAI(base_url=self.base_url, api_key=api_key, max_retries=0, timeout=TIMEOUT)
         self.notes: dict[str, Any] = {}
+        self.schema_problems: list[str] = []  # contract violations seen by the running case
 
     def close(self) -> None:
         self.http.close()

@@ -14,6 +14,7 @@ from conformance.runner import Failed, Skipped, case
 from conformance.target import Target
 
 MAX_TOKENS = 4
+LENGTH_FIELDS = ("max_tokens", "max_completion_tokens")  # the alias too
 SETTINGS = {"examples": 15, "budget": 60.0}  # per route and mode; the CLI may change them
 ROUTES = {
     "fuzz.chat_completions": ("POST", "/chat/completions"),
@@ -25,13 +26,18 @@ ROUTES = {
 
 
 def cap_generation(case: Any, positive: bool) -> None:
-    """Keep every generation short: the server's own default is unlimited."""
+    """Keep every generation short: the server's own default (and a null max_tokens) is unlimited."""
     body = case.body
     if not isinstance(body, dict) or "/embeddings" in case.operation.path:
         return
-    value = body.get("max_tokens", None)
-    if "max_tokens" not in body or (positive and isinstance(value, int) and not isinstance(value, bool) and (value < 0 or value > MAX_TOKENS)):
-        body["max_tokens"] = MAX_TOKENS
+    body.setdefault("max_tokens", MAX_TOKENS)
+    for key in LENGTH_FIELDS:
+        if key not in body:
+            continue
+        value = body[key]
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if value is None or (positive and is_int and not 0 < value <= MAX_TOKENS):
+            body[key] = MAX_TOKENS
 
 
 def _operations(t: Target) -> dict[tuple[str, str], Any]:
