@@ -77,37 +77,54 @@ def _commit() -> str | None:
     return None
 
 
-def run_references(model: str, threads: int, repeats: int, n_prompts: int) -> dict:
-    """Before any server work, in this process: (a) the bare loop, (b) create_completion, same prompt.
+def _ref_summary(runs: list) -> dict:
+    return {"runs": [vars(r) | {"e2e_tps": r.e2e_tps, "decode_tps": r.decode_tps} for r in runs],
+            "e2e_tps": median([r.e2e_tps for r in runs]),
+            "decode_tps": median([r.decode_tps for r in runs if r.decode_tps == r.decode_tps]),
+            "e2e_tps_min": min(r.e2e_tps for r in runs), "e2e_tps_max": max(r.e2e_tps for r in runs),
+            "tokens": runs[0].tokens, "prompt_tokens": runs[0].prompt_tokens, "first_eog": runs[0].first_eog}
 
-    Also checks, with (a), that the concurrency prompts run 128 tokens under plain greedy decoding
-    without an end token: a stream of ours that stops early is then the server's doing, not the prompt's.
+
+def run_references(model: str, threads: int, repeats: int, n_prompts: int, keep_open: bool):
+    """In this process, before the server starts: (b) create_completion, then (a) the bare loop.
+
+    (a) checks that the concurrency prompts run 128 tokens under plain greedy decoding without an end
+    token (a stream of ours that stops early is then the server's doing, not the prompt's). With
+    `keep_open`, (a) is returned still loaded: its measured runs then alternate with the HTTP
+    single-stream runs (the server idle meanwhile), so both see the same load on a shared machine.
     """
     from .reference import BareLoop, HighLevel
 
-    out = {}
+    out: dict = {}
     prompt = list_prompt(0)
-    for key, cls in (("bare_loop", BareLoop), ("high_level", HighLevel)):
-        ref = cls(model, threads)
-        try:
-            ref.run(prompt, 8)  # warm-up
-            runs = [ref.run(prompt, N_TOKENS) for _ in range(repeats)]
-            if key == "bare_loop":
-                ends = {i: ref.run(list_prompt(i), N_TOKENS).first_eog for i in range(n_prompts)}
-                early = {i: n for i, n in ends.items() if n is not None}
-                out["prompt_check"] = {"prompts": n_prompts, "greedy_end_token_at": early}
-                if early:
-                    print(f"bench: warning: greedy decoding ends these prompts early (prompt: token index): {early}",
-                          file=sys.stderr)
-        finally:
-            ref.close()
-        out[key] = {"runs": [vars(r) | {"e2e_tps": r.e2e_tps, "decode_tps": r.decode_tps} for r in runs],
-                    "e2e_tps": median([r.e2e_tps for r in runs]),
-                    "decode_tps": median([r.decode_tps for r in runs if r.decode_tps == r.decode_tps]),
-                    "tokens": runs[0].tokens, "prompt_tokens": runs[0].prompt_tokens,
-                    "first_eog": runs[0].first_eog}
-        print(f"bench: reference {key}: {out[key]['e2e_tps']:.1f} tok/s end to end ({repeats} runs)", flush=True)
-    return out
+    hl = HighLevel(model, threads)
+    try:
+        hl.run(prompt, 8)  # warm-up
+        out["high_level"] = _ref_summary([hl.run(prompt, N_TOKENS) for _ in range(repeats)])
+    finally:
+        hl.close()
+    print(f"bench: reference (b) create_completion: {out['high_level']['e2e_tps']:.1f} tok/s end to end "
+          f"({repeats} runs)", flush=True)
+    bare = BareLoop(model, threads)
+    try:
+        bare.run(prompt, 8)  # warm-up
+        ends = {i: bare.run(list_prompt(i), N_TOKENS).first_eog for i in range(n_prompts)}
+        early = {i: n for i, n in ends.items() if n is not None}
+        out["prompt_check"] = {"prompts": n_prompts, "greedy_end_token_at": early}
+        if early:
+            print(f"bench: warning: greedy decoding ends these prompts early (prompt: token index): {early}",
+                  file=sys.stderr)
+        if not keep_open:
+            out["bare_loop"] = _ref_summary([bare.run(prompt, N_TOKENS) for _ in range(repeats)])
+            print(f"bench: reference (a) bare loop: {out['bare_loop']['e2e_tps']:.1f} tok/s end to end "
+                  f"({repeats} runs)", flush=True)
+    except BaseException:
+        bare.close()
+        raise
+    if keep_open:
+        return out, bare
+    bare.close()
+    return out, None
 
 
 async def _probe(target: Target) -> None:
@@ -123,15 +140,26 @@ async def _probe(target: Target) -> None:
             print("bench: no usage chunk in streams: tokens counted by content chunks", file=sys.stderr)
 
 
-async def run_http(a: argparse.Namespace, target: Target, prompts: PromptFactory) -> dict:
+async def run_http(a: argparse.Namespace, target: Target, prompts: PromptFactory, bare=None) -> dict:
     await _probe(target)
-    res: dict = {}
+    res: dict = {"load_at": {}}
+    res["load_at"]["single"] = _load()
     if "single" in a.scenarios:
-        res["single"] = await single_stream(target, _repeats(a, "single"), N_TOKENS)
+        before = (lambda: bare.run(list_prompt(0), N_TOKENS)) if bare is not None else None
+        res["single"] = await single_stream(target, _repeats(a, "single"), N_TOKENS, before_each=before)
+        if bare is not None:
+            bare.close()
+            refs = [r.pop("reference") for r in res["single"]["runs"]]
+            res["reference_bare_loop"] = _ref_summary(refs)
+            res["single"]["paired_ratio_e2e"] = median(
+                [r["e2e_tps"] / ref.e2e_tps for r, ref in zip(res["single"]["runs"], refs) if r.get("e2e_tps")])
+    res["load_at"]["concurrency"] = _load()
     if "concurrency" in a.scenarios:
         res["concurrency"] = await concurrency(target, a.levels, _repeats(a, "concurrency"), N_TOKENS)
+    res["load_at"]["prefix"] = _load()
     if "prefix" in a.scenarios:
         res["prefix"] = await shared_prefix(target, prompts, _repeats(a, "prefix"))
+    res["load_at"]["burst"] = _load()
     if "burst" in a.scenarios:
         res["burst"] = await burst(target, prompts, a.users, _repeats(a, "burst"))
     return res
@@ -167,9 +195,11 @@ def main(argv: list[str] | None = None) -> int:
                           "tokens_per_stream": N_TOKENS,
                           "repeats": {k: _repeats(a, k) for k in a.scenarios}, "load_before": _load(), "commit": _commit()}}
     t0 = time.monotonic()
+    bare = None
     if "reference" in a.scenarios:
-        res["reference"] = run_references(model, a.threads, _repeats(a, "reference"),
-                                          max(a.levels) if "concurrency" in a.scenarios else 0)
+        res["reference"], bare = run_references(model, a.threads, _repeats(a, "reference"),
+                                                max(a.levels) if "concurrency" in a.scenarios else 0,
+                                                keep_open="single" in a.scenarios)
 
     http = [s for s in a.scenarios if s != "reference"]
     if http:
@@ -188,11 +218,18 @@ def main(argv: list[str] | None = None) -> int:
                                                        threads=a.threads, parallel=a.parallel))
                 base_url = server.base_url
                 res["meta"]["server_startup_s"] = server.startup_s
+                res["meta"]["server_idle_cpu"] = idle = server.idle_cpu()
+                if idle is not None and idle > 0.05:
+                    print(f"bench: warning: the idle server uses {idle:.0%} of a core", file=sys.stderr)
                 print(f"bench: our server is up at {base_url} after {server.startup_s:.1f} s", flush=True)
             ids = list_models(base_url)
             target = Target(base_url, a.served_model or ids[0])
             res["meta"]["base_url"], res["meta"]["model_id"] = base_url, target.model
-            res.update(asyncio.run(run_http(a, target, prompts)))
+            res.update(asyncio.run(run_http(a, target, prompts, bare)))
+            res["meta"]["load_at"] = res.pop("load_at")
+            if "reference_bare_loop" in res:
+                res["reference"]["bare_loop"] = res.pop("reference_bare_loop")
+                res["reference"]["bare_loop"]["paired_with_single"] = True
             res["meta"]["include_usage"] = target.include_usage
         tok.close()
     res["meta"].setdefault("model_id", Path(model).name)

@@ -24,7 +24,8 @@ def derive(res: dict) -> None:
     single = res.get("single") or {}
     conc = res.get("concurrency") or {}
     if single:
-        single["ratio_e2e"] = _ratio(single.get("e2e_tps"), ref.get("e2e_tps"))
+        # paired: each HTTP run over the reference run just before it, the median of those ratios
+        single["ratio_e2e"] = single.get("paired_ratio_e2e") or _ratio(single.get("e2e_tps"), ref.get("e2e_tps"))
         single["ratio_decode"] = _ratio(single.get("decode_tps"), ref.get("decode_tps"))
     own_single = single.get("e2e_tps") or (conc.get("1") or {}).get("aggregate_tps")
     for level in conc.values():
@@ -75,15 +76,19 @@ def table(res: dict) -> str:
         lines.append("in-process references (no HTTP), 128 tokens greedy:")
         for key, name in (("bare_loop", "(a) llama_decode loop"), ("high_level", "(b) Llama.create_completion")):
             r = ref.get(key)
+            if r and r.get("paired_with_single"):
+                name += ", paired"
             if r:
                 lines.append(f"  {name:30s} {_f(r.get('e2e_tps')):>7} tok/s end to end"
-                             f"   {_f(r.get('decode_tps')):>7} tok/s decode")
+                             f"   {_f(r.get('decode_tps')):>7} tok/s decode"
+                             f"   (runs {_f(r.get('e2e_tps_min'))}-{_f(r.get('e2e_tps_max'))})")
     s = res.get("single")
     if s:
         lines.append("single stream over HTTP (SSE, /v1/completions):")
         lines.append(f"  {'':30s} {_f(s.get('e2e_tps')):>7} tok/s end to end"
                      f"   {_f(s.get('decode_tps')):>7} tok/s decode   TTFT {_f(s.get('ttft'), '{:.3f}')} s")
-        lines.append(f"  {'ratio to (a)':30s} {_f(s.get('ratio_e2e'), '{:.3f}'):>7}"
+        name = "ratio to (a), paired runs" if s.get("paired_ratio_e2e") else "ratio to (a)"
+        lines.append(f"  {name:30s} {_f(s.get('ratio_e2e'), '{:.3f}'):>7}"
                      f"              {_f(s.get('ratio_decode'), '{:.3f}'):>7}"
                      f"   failures {s.get('failures')}")
     conc = res.get("concurrency")

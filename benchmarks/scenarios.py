@@ -117,19 +117,28 @@ def _log(msg: str) -> None:
     print(f"bench: {msg}", flush=True)
 
 
-async def single_stream(target: Target, repeats: int, max_tokens: int = 128) -> dict:
-    """One stream at a time, the reference's prompt; end-to-end and decode tokens/s per run."""
+async def single_stream(target: Target, repeats: int, max_tokens: int = 128,
+                        before_each: Callable[[], object] | None = None) -> dict:
+    """One stream at a time, the reference's prompt; end-to-end and decode tokens/s per run.
+
+    `before_each` (the in-process reference) runs before every measured stream, the server idle,
+    so that each HTTP figure has a reference figure taken under the same load.
+    """
     runs = []
     async with make_client(1) as client:
         await stream(client, target, prompt=list_prompt(0), max_tokens=8)  # warm-up, not measured
         for i in range(repeats):
+            ref = before_each() if before_each else None
             r = await stream(client, target, prompt=list_prompt(0), max_tokens=max_tokens)
             run = _summary(r, max_tokens)
+            if ref is not None:
+                run["reference"] = ref
             if r.ok and r.total and r.ttft is not None and r.t_last:
                 run["e2e_tps"] = r.tokens / r.total
                 run["decode_tps"] = (r.tokens - 1) / (r.t_last - r.ttft) if r.t_last > r.ttft else None
             runs.append(run)
             _log(f"single stream {i + 1}/{repeats}: {run.get('e2e_tps') or 0:.1f} tok/s"
+                 + (f" (in-process reference (a) just before: {ref.e2e_tps:.1f} tok/s)" if ref else "")
                  + (f" ({run['failure']})" if run["failure"] else ""))
     return {"max_tokens": max_tokens, "runs": runs,
             "e2e_tps": median([r.get("e2e_tps") for r in runs]),

@@ -68,6 +68,22 @@ class OwnServer:
             raise
         return self
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the server process (all its threads) has used so far, from /proc."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, AttributeError):
+            return None
+
+    def idle_cpu(self, seconds: float = 1.0) -> float | None:
+        """Fraction of one core the server uses while no request runs (a busy-waiting engine skews
+        every figure on 2 cores, the in-process reference's included)."""
+        c0 = self.cpu_seconds()
+        time.sleep(seconds)
+        c1 = self.cpu_seconds()
+        return None if c0 is None or c1 is None else (c1 - c0) / seconds
+
     def __exit__(self, *exc) -> None:
         proc = self.proc
         if proc is not None and proc.poll() is None:
