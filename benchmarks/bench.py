@@ -5,8 +5,26 @@
     scripts/bench --base-url http://127.0.0.1:8080/v1 --label llama-server   # someone else's server
     scripts/bench --compare bench-results/hearth.json bench-results/llama-server.json   # plot only
 
-Scenarios (--scenarios, comma-separated): reference, single, concurrency, prefix, burst.
+Scenarios (--scenarios, comma-separated):
+  reference    in this process, no HTTP, greedy, 128 tokens of the single-stream prompt:
+               (a) a bare llama_batch/llama_decode loop, one sequence: the ceiling for one stream;
+               (b) Llama.create_completion. (a) also checks that every concurrency prompt runs 128
+               greedy tokens without an end token. With `single`, each run of (a) is taken just
+               before one HTTP run, the server idle, and the ratio is the median of the pairs.
+  single       one SSE stream at a time (/v1/completions, temperature 0, max_tokens 128).
+               end to end tok/s = tokens / (request sent -> end of stream); decode tok/s =
+               (tokens - 1) / (first -> last content chunk). Tokens from the usage chunk
+               (stream_options.include_usage), else by content chunks.
+  concurrency  C = 1, 2, 4, 8 distinct prompts sent at once, 128 tokens each: aggregate tok/s =
+               all tokens / (send -> last stream done); TTFT p50/p95 over every stream; a stream
+               fails unless it ends with finish_reason "length" after exactly 128 tokens.
+  prefix       a fresh ~1,000-token system prompt (unique text), then the same one with another
+               question: TTFT of each (chat, max_tokens 8).
+  burst        issue 5: C = 1, 4, 8 users, one fresh ~1,000-token system prompt per burst, distinct
+               questions, all sent at once (chat, max_tokens 16): TTFT median and worst.
+Medians over repeats (the machine is shared): --quick 1-2 repeats, else 3-5.
 Writes <out>/<label>.json (every sample), <out>/<label>.png, and <out>/compare.png with --compare.
+Targets (issues 4, 5) are checked on what was measured; a figure over failed streams misses its target.
 """
 from __future__ import annotations
 
