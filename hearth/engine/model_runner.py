@@ -65,8 +65,10 @@ class Runner:
         chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
         add = L.llama_sampler_chain_add
         if params.presence_penalty or params.frequency_penalty:
+            # The binding still declares a leading n_vocab that llama.cpp's C function no longer has; the
+            # window is passed in both integer slots so it lands in penalty_last_n either way.
             add(chain, L.llama_sampler_init_penalties(
-                PENALTY_LAST_N, 1.0, params.frequency_penalty, params.presence_penalty))
+                PENALTY_LAST_N, PENALTY_LAST_N, 1.0, params.frequency_penalty, params.presence_penalty))
         if params.temperature <= 0:
             add(chain, L.llama_sampler_init_greedy())
             return chain
