@@ -119,3 +119,10 @@ def test_cors_preflight_and_headers(server):
     assert r.headers["access-control-allow-origin"] == "*"
     error = httpx.get(f"{server}/nope", headers={"Origin": "http://localhost:3000"})
     assert error.status_code == 404 and error.headers["access-control-allow-origin"] == "*"
+
+
+def test_penalties_change_a_repetitive_greedy_answer(client):
+    kwargs = dict(model="m", prompt="the the the the the", max_tokens=20, temperature=0)
+    plain = client.completions.create(**kwargs).choices[0].text
+    penalised = client.completions.create(**kwargs, frequency_penalty=2, presence_penalty=2).choices[0].text
+    assert penalised and penalised != plain
