@@ -14,7 +14,11 @@ from conformance.target import Target
 
 
 class Failed(AssertionError):
-    """The server broke the contract; the message is the one-line reason."""
+    """The server broke the contract; the message is the one-line reason, `details` what reproduces it."""
+
+    def __init__(self, reason: str, details: str = ""):
+        super().__init__(reason)
+        self.details = details
 
 
 class Skipped(Exception):
@@ -38,6 +42,7 @@ class Result:
     status: str  # "pass" | "fail" | "skip"
     reason: str
     seconds: float
+    details: str = ""  # e.g. the full request that failed, for the JSON report
 
 
 REGISTRY: list[Case] = []
@@ -66,13 +71,14 @@ def select(cases: Iterable[Case], pattern: str | None) -> list[Case]:
 def run_one(target: Target, item: Case) -> Result:
     started = time.monotonic()
     target.schema_problems = []
+    details = ""
     try:
         item.run(target)
         status, reason = "pass", ""
     except Skipped as exc:
         status, reason = "skip", str(exc)
     except Failed as exc:
-        status, reason = "fail", str(exc)
+        status, reason, details = "fail", str(exc), exc.details
     except AssertionError as exc:
         status, reason = "fail", str(exc) or "assertion failed"
     except openai.APIStatusError as exc:
@@ -86,7 +92,7 @@ def run_one(target: Target, item: Case) -> Result:
         shown = "; ".join(target.schema_problems[:3]) + (f" (+{len(target.schema_problems) - 3} more)" if len(target.schema_problems) > 3 else "")
         reason = f"{reason}; schema: {shown}" if status == "fail" else f"schema: {shown}"
         status = "fail"
-    return Result(item.name, item.route, item.feature, status, reason, time.monotonic() - started)
+    return Result(item.name, item.route, item.feature, status, reason, time.monotonic() - started, details)
 
 
 def run(target: Target, cases: list[Case], emit: Callable[[Result], None]) -> list[Result]:

@@ -62,9 +62,8 @@ class Spec:
             response = self._deref(response) if response else None
             content = (response or {}).get("content", {})
             node = (content.get(media) or {}).get("schema")
-            if media == STREAM_MEDIA and not _is_object_schema(node, self):
-                name = STREAM_FALLBACK.get(route)
-                node = {"$ref": f"#/components/schemas/{name}"} if name in self.schemas.names else None
+            if media == STREAM_MEDIA:
+                node = self._chunk_schema(node, route)
             if node:
                 return _label(node), node
         if status >= 400:
@@ -81,6 +80,18 @@ class Spec:
         label, node = found
         return [f"{label} {reason}" for reason in self.schemas.errors(node, body)[:3]]
 
+    def _chunk_schema(self, node: Any, route: str) -> dict | None:
+        """The schema of one chunk's JSON, however the document spells an event stream:
+        an event object whose `data` carries `contentSchema` (what schemathesis reads), the chunk
+        schema itself (OpenAI's style), or nothing usable (then the chunk component by name)."""
+        found = _find_key(node, "contentSchema", self)
+        if found is not None:
+            return found
+        if _is_object_schema(node, self) and "data" not in self._deref(node).get("properties", {}):
+            return node
+        name = STREAM_FALLBACK.get(route)
+        return {"$ref": f"#/components/schemas/{name}"} if name in self.schemas.names else None
+
     def declared_statuses(self, method: str, route: str) -> set[str]:
         path = self.spec_path(route)
         operation = (self.paths.get(path) or {}).get(method.lower()) if path else None
@@ -94,6 +105,25 @@ class Spec:
                 target = target[part]
             node = target
         return node
+
+
+def _find_key(node: Any, key: str, spec: Spec, depth: int = 0) -> Any:
+    if depth > 8:
+        return None
+    node = spec._deref(node) if isinstance(node, dict) else node
+    if isinstance(node, dict):
+        if key in node:
+            return node[key]
+        children = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return None
+    for child in children:
+        found = _find_key(child, key, spec, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def _matches(template: str, route: str) -> bool:

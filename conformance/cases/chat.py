@@ -142,3 +142,11 @@ def n_choices(t: Target) -> None:
         expect(len(body["choices"]) == 2, f"n=2 answered with {len(body['choices'])} choice(s): silently ignored")
     else:
         expect(400 <= response.status_code < 500, f"n=2 gave HTTP {response.status_code}, expected 200 or a 4xx error")
+
+
+@case("chat.penalties", R, "sampling")
+def penalties(t: Target) -> None:
+    """presence_penalty and frequency_penalty (documented parameters) are honoured, not fatal."""
+    for value in (0.5, -0.5):
+        _, parsed = create(t, max_tokens=6, presence_penalty=value, frequency_penalty=value)
+        expect(parsed.choices[0].finish_reason in FINISH, f"penalties {value}: finish_reason {parsed.choices[0].finish_reason!r}")

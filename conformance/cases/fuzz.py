@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from conformance.runner import Failed, Skipped, case
-from conformance.target import Target
+from conformance.target import TIMEOUT, Target
 
 MAX_TOKENS = 4
 LENGTH_FIELDS = ("max_tokens", "max_completion_tokens")  # the alias too
@@ -85,6 +85,13 @@ def _server_error(op: Any, response: Any) -> str | None:
     return f"HTTP {status}: {response.text[:160]!r}"
 
 
+def _curl(case: Any, base_url: str) -> str:
+    try:
+        return case.as_curl_command(base_url=base_url)
+    except Exception:
+        return json.dumps(case.body, default=str)
+
+
 def _describe(case: Any, response: Any, reason: str) -> str:
     sent = case.body if isinstance(case.body, (dict, list, str, int, float, bool)) else None
     body = json.dumps(sent, ensure_ascii=True, default=str) if sent is not None else ""
@@ -108,12 +115,21 @@ def fuzz(t: Target, method: str, route: str) -> None:
     base_url = _base_url(t)
     headers = {"Authorization": f"Bearer {t.api_key}"}
     failures: list[str] = []
+    reproduce: list[str] = []
     counted = {"calls": 0}
 
     def check(case: Any, mode: str) -> None:
         counted["calls"] += 1
+        before = len(failures)
         try:
-            response = case.call(base_url=base_url, headers=headers, timeout=120)
+            _check(case, mode)
+        finally:
+            if len(failures) > before and not reproduce:
+                reproduce.append(_curl(case, base_url))
+
+    def _check(case: Any, mode: str) -> None:
+        try:
+            response = case.call(base_url=base_url, headers=headers, timeout=TIMEOUT)
         except Exception as exc:  # a dropped connection is a failure of the server, not of the suite
             failures.append(_describe(case, None, f"{mode}: {type(exc).__name__}: {str(exc)[:160]}"))
             return
@@ -133,7 +149,7 @@ def fuzz(t: Target, method: str, route: str) -> None:
     for body in _examples(t, op):  # the documented example, plain and streamed: the happy path first
         check(op.Case(body=body, media_type="application/json"), "example")
         if failures:
-            raise Failed(failures[0])
+            raise Failed(failures[0], reproduce[0] if reproduce else "")
 
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
         deadline = time.monotonic() + SETTINGS["budget"]
@@ -154,7 +170,7 @@ def fuzz(t: Target, method: str, route: str) -> None:
         if failures:
             break
     if failures:
-        raise Failed(failures[0])
+        raise Failed(failures[0], reproduce[0] if reproduce else "")
     if counted["calls"] == 0:
         raise Failed("no request was generated")
     t.notes.setdefault("fuzz.calls", {})[f"{method} {route}"] = counted["calls"]
