@@ -51,7 +51,7 @@ class LlamaEngine:
         self.n_parallel = 0
         self._stats = dict.fromkeys((
             "requests", "finished", "cancelled", "rejected", "prefill_tokens", "cached_prompt_tokens",
-            "cache_hits", "coalesced", "completion_tokens", "steps", "embed_inputs", "embed_batches",
+            "cache_hits", "coalesced", "completion_tokens", "steps", "decode_calls", "embed_inputs", "embed_batches",
         ), 0)
 
     # lifecycle --------------------------------------------------------------------------------
@@ -121,15 +121,10 @@ class LlamaEngine:
             if self._closing:
                 break
             try:
-                plan = sched.schedule()
-                if not plan:  # transient (e.g. a wait just resolved): never spin hot
-                    time.sleep(0.001)
-                    continue
-                rc = runner.decode()
-                if rc != 0:
-                    raise RuntimeError(f"llama_decode returned {rc}")
-                self._stats["steps"] += 1
-                sched.postprocess(plan)
+                if sched.step():
+                    self._stats["steps"] += 1
+                else:
+                    time.sleep(0.001)  # transient (e.g. waiting on a copy): never spin hot
             except Exception:
                 log.exception("hearth: engine step failed; ending the running requests")
                 sched.fail_all("engine error")

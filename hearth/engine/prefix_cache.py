@@ -5,8 +5,19 @@ own their slot; finished ones leave their cells behind for the next request to r
 reuses the longest common prefix found in ANY slot, running or idle: an idle slot is taken over in
 place (its tail trimmed), a running one is copied (`seq_cp`) into a free slot. Eviction is least
 recently used among idle slots only, so a running sequence's cells are never touched.
+
+Exactness: llama.cpp's CPU kernels round differently depending on how many rows a call holds, so
+prompts are always evaluated in chunks aligned to multiples of CHUNK positions, and only cells that
+such chunks computed (`n_exact`: prompt tokens, not generated ones) are reused, cut down to a CHUNK
+boundary. A reused prefix is then bit-identical to the one the request would have computed itself.
 """
 from __future__ import annotations
+
+CHUNK = 64  # prompt evaluation granularity (positions [k*CHUNK, (k+1)*CHUNK) in one call)
+
+
+def usable(n: int) -> int:
+    return n - n % CHUNK
 
 
 def lcp(a: list[int], b: list[int]) -> int:
@@ -25,11 +36,12 @@ def lcp(a: list[int], b: list[int]) -> int:
 
 
 class Slot:
-    __slots__ = ("id", "tokens", "seq", "stamp")
+    __slots__ = ("id", "tokens", "n_exact", "seq", "stamp")
 
     def __init__(self, id: int):
         self.id = id
         self.tokens: list[int] = []  # whose KV cells this slot holds, positions 0..n-1
+        self.n_exact = 0  # leading positions computed by aligned prompt chunks (reusable)
         self.seq = None  # the running Sequence that owns it, or None (idle: a cache entry)
         self.stamp = 0  # last use, for LRU
 
@@ -52,7 +64,7 @@ class PrefixCache:
         for s in self.slots:
             if s is exclude or not s.tokens:
                 continue
-            n = min(lcp(s.tokens, prompt), limit)
+            n = usable(min(lcp(s.tokens, prompt), limit, s.n_exact))
             if n > best_n or (n == best_n and n and best is not None and best.seq is not None and s.seq is None):
                 best, best_n = s, n
         return best, best_n
@@ -65,7 +77,7 @@ class PrefixCache:
             q = s.seq
             if q is None or q.n_done >= len(q.prompt) or q.wait is not None:
                 continue
-            n = min(lcp(q.prompt, prompt), limit)
+            n = usable(min(lcp(q.prompt, prompt), limit))
             if n > best_n:
                 best, best_n = s, n
         return best, best_n
@@ -79,6 +91,7 @@ class PrefixCache:
             if len(target.tokens) > n:
                 self.runner.seq_trim(target.id, n)
                 del target.tokens[n:]
+            target.n_exact = min(target.n_exact, n)
         else:
             idle = [s for s in self.slots if s.seq is None]
             target = min(idle, key=lambda s: (len(s.tokens) > 0, s.stamp))  # empty first, then LRU
@@ -95,9 +108,11 @@ class PrefixCache:
         if src is None or n == 0:
             self.runner.seq_clear(target.id)
             target.tokens = []
+            target.n_exact = 0
         else:
             self.runner.seq_copy_prefix(src.id, target.id, n)
             target.tokens = src.tokens[:n]
+            target.n_exact = n
             self.copies += 1
         if src is not None:
             src.stamp = self._clock
@@ -113,6 +128,7 @@ class PrefixCache:
         if not keep:
             self.runner.seq_clear(slot.id)
             slot.tokens = []
+            slot.n_exact = 0
 
     def cached_tokens(self) -> int:
         return sum(len(s.tokens) for s in self.slots if s.seq is None)

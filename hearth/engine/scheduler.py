@@ -1,17 +1,17 @@
 """Admission and batching: which sequences run, what each step decodes, what happens to the results.
 
-One step = one llama_decode holding one token of every decoding sequence plus prompt chunks of
-sequences being prefilled. While streams are decoding, prompt chunks are capped at PREFILL_CHUNK
+One step = one llama_decode holding one token of every decoding sequence, then prompt chunks of
+sequences being prefilled. While streams are decoding, prompt evaluation is capped at PREFILL_CHUNK
 tokens per step, so a long prompt delays the running streams by a bounded amount per token.
 """
 from __future__ import annotations
 
 from collections import deque
 
-from hearth.engine.prefix_cache import PrefixCache, lcp
+from hearth.engine.prefix_cache import CHUNK, PrefixCache, lcp
 from hearth.engine.sequence import Sequence, Status
 
-PREFILL_CHUNK = 64  # prompt tokens per step while other sequences are decoding
+PREFILL_CHUNK = CHUNK  # prompt tokens per step while other sequences are decoding
 COALESCE_MIN = 16  # wait for a concurrent prefill only when it saves at least this many tokens
 
 
@@ -50,7 +50,7 @@ class Scheduler:
 
     def _resolve_wait(self, seq: Sequence) -> None:
         src, owner, n = seq.wait
-        if lcp(src.tokens, seq.prompt) >= n:
+        if src.n_exact >= n and lcp(src.tokens, seq.prompt) >= n:
             got = n
         elif src.seq is owner and owner.status is Status.PREFILL and not owner.cancelled:
             return  # still coming
@@ -64,8 +64,10 @@ class Scheduler:
             seq.n_done = seq.n_cached = got
 
     # one step ---------------------------------------------------------------------------------
-    def schedule(self) -> list:
-        """Fill the runner's batch; returns the plan that `postprocess` needs."""
+    def step(self) -> bool:
+        """One token for every decoding sequence (one llama_decode), then prompt chunks, each in a
+        call of its own (a chunk's rounding then never depends on what else runs). Returns whether
+        anything was evaluated."""
         for seq in [s for s in self.running if s.cancelled]:
             self._leave(seq, None)
         if any(s.cancelled for s in self.waiting):
@@ -73,67 +75,69 @@ class Scheduler:
                 self._leave(seq, None)
             self.waiting = deque(s for s in self.waiting if not s.cancelled)
         self._admit()
-        plan = []
-        add = self.runner.add
-        for seq in self.running:
-            if seq.status is Status.DECODE:
-                slot = seq.slot
-                plan.append((seq, add(seq.last, len(slot.tokens), slot.id, True), 0))
-        budget = self.runner.n_batch - len(plan)
-        if plan:
-            budget = min(budget, PREFILL_CHUNK)
-        for seq in self.running:
+        runner = self.runner
+        decoding = [s for s in self.running if s.status is Status.DECODE]
+        if decoding:
+            rows = [runner.add(s.last, len(s.slot.tokens), s.slot.id, True) for s in decoding]
+            self._decode()
+            for seq, row in zip(decoding, rows):
+                seq.slot.tokens.append(seq.last)
+                self._next_token(seq, row)
+        budget = PREFILL_CHUNK if decoding else runner.n_batch
+        ran = bool(decoding)
+        for seq in [s for s in self.running if s.status is Status.PREFILL]:
             if budget <= 0:
                 break
-            if seq.status is not Status.PREFILL:
-                continue
             if seq.wait is not None:
                 self._resolve_wait(seq)
                 if seq.wait is not None:
                     continue
-            start = seq.n_done
-            end = min(len(seq.prompt), start + budget)
-            sid, prompt, last = seq.slot.id, seq.prompt, len(seq.prompt) - 1
-            row = -1
-            for pos in range(start, end):
-                row = add(prompt[pos], pos, sid, pos == last)
-            plan.append((seq, row, end - start))
-            budget -= end - start
-        return plan
-
-    def postprocess(self, plan: list) -> None:
-        model = self.model
-        for seq, row, n_prompt in plan:
-            slot = seq.slot
-            if n_prompt:  # a prompt chunk went in
-                slot.tokens.extend(seq.prompt[seq.n_done : seq.n_done + n_prompt])
-                seq.n_done += n_prompt
-                self.stats["prefill_tokens"] += n_prompt
-                if seq.n_done < len(seq.prompt):
-                    continue
+            prompt, slot = seq.prompt, seq.slot
+            while budget > 0 and seq.n_done < len(prompt) and not seq.cancelled:
+                start = seq.n_done
+                end = min(len(prompt), start - start % CHUNK + CHUNK)  # aligned: the same cut on every path
+                for pos in range(start, end):
+                    row = runner.add(prompt[pos], pos, slot.id, pos == len(prompt) - 1)
+                self._decode()
+                slot.tokens.extend(prompt[start:end])
+                slot.n_exact = len(slot.tokens)
+                seq.n_done = end
+                self.stats["prefill_tokens"] += end - start
+                budget -= end - start
+                ran = True
+            if seq.n_done == len(prompt) and not seq.cancelled:
                 seq.status = Status.DECODE
                 if seq.params.max_tokens is not None and seq.params.max_tokens <= 0:
                     self._leave(seq, "length")
-                    continue
-            else:
-                slot.tokens.append(seq.last)
-            if seq.cancelled:
-                continue  # leaves at the next step
-            token = self.runner.sample(seq.sampler, row)
-            if model.is_eog(token):
-                self._leave(seq, "stop")
-                continue
-            seq.n_out += 1
-            text, stopped = seq.text.feed(model.piece(token))
-            seq.emit(text)
-            if stopped:
-                self._leave(seq, "stop", flush=False)
-            elif seq.params.max_tokens is not None and seq.n_out >= seq.params.max_tokens:
-                self._leave(seq, "length")
-            elif len(slot.tokens) >= self.n_ctx:  # no room to decode this token: the context ceiling
-                self._leave(seq, "length")
-            else:
-                seq.last = token
+                else:
+                    self._next_token(seq, row)
+        return ran
+
+    def _decode(self) -> None:
+        rc = self.runner.decode()
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+        self.stats["decode_calls"] += 1
+
+    def _next_token(self, seq: Sequence, row: int) -> None:
+        if seq.cancelled:
+            return  # leaves at the next step
+        model = self.model
+        token = self.runner.sample(seq.sampler, row)
+        if model.is_eog(token):
+            self._leave(seq, "stop")
+            return
+        seq.n_out += 1
+        text, stopped = seq.text.feed(model.piece(token))
+        seq.emit(text)
+        if stopped:
+            self._leave(seq, "stop", flush=False)
+        elif seq.params.max_tokens is not None and seq.n_out >= seq.params.max_tokens:
+            self._leave(seq, "length")
+        elif len(seq.slot.tokens) + 1 >= self.n_ctx:  # prompt + completion reached the context ceiling
+            self._leave(seq, "length")
+        else:
+            seq.last = token
 
     def _leave(self, seq: Sequence, reason: str | None, flush: bool = True) -> None:
         if seq.status is Status.FINISHED:

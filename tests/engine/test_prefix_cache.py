@@ -1,0 +1,96 @@
+"""The global prefix cache: cached == uncached outputs, eviction, coalesced bursts, conversation turns."""
+import asyncio
+
+from hearth.engine import ChatMessage, Prompt, SamplingParams
+from hearth.engine.prefix_cache import CHUNK
+
+from .util import collect, greedy, make_engine, run
+
+SYSTEM = "You are a careful assistant for the Hearth project. " + " ".join(
+    f"Rule {i}: answer briefly, precisely and politely, and never invent facts about topic {i}." for i in range(12)
+)
+
+
+def ask(q: str, system: str = SYSTEM) -> Prompt:
+    return Prompt(messages=(ChatMessage("system", system), ChatMessage("user", q)))
+
+
+def delta(eng, before, key):
+    return eng.stats()[key] - before[key]
+
+
+def test_cached_and_uncached_prefixes_give_identical_outputs():
+    # a fresh engine per path: "uncached" really evaluates everything
+    prompts = [ask("What is your first rule?"), ask("Summarise rule 3."), ask("What is your first rule?")]
+    params = [greedy(20), SamplingParams(temperature=0.8, max_tokens=20, seed=99), greedy(20)]
+    fresh = []
+    for p, k in zip(prompts, params):
+        eng = make_engine(n_ctx=512, n_parallel=2)
+        try:
+            fresh.append(run(collect(eng, p, k))[0])
+        finally:
+            eng.close()
+    eng = make_engine(n_ctx=512, n_parallel=2)
+    try:
+        warm = []
+        for p, k in zip(prompts, params):
+            before = eng.stats()
+            warm.append(run(collect(eng, p, k))[0])
+            cached = delta(eng, before, "cached_prompt_tokens")
+            if warm[1:]:  # every request after the first reused the system prompt
+                assert cached > 200, cached
+        assert warm == fresh
+    finally:
+        eng.close()
+
+
+def test_a_burst_of_identical_prefixes_prefills_once(engine):
+    system = SYSTEM.replace("Hearth", "Burst")  # not cached yet
+    n = engine.stats()["n_parallel"]
+    before = engine.stats()
+    prompts = [ask(f"Question {i}: what is rule {i}?", system) for i in range(n)]
+
+    async def burst():
+        return await asyncio.gather(*(collect(engine, p, greedy(4)) for p in prompts))
+
+    results = run(burst())
+    prefilled = delta(engine, before, "prefill_tokens")
+    shared = results[0][2].prompt_tokens - 20  # the system prompt and template, roughly
+    assert prefilled < shared + 25 * n, (prefilled, shared)  # the shared part was evaluated once
+    assert delta(engine, before, "coalesced") + delta(engine, before, "cache_hits") >= n - 1
+    # and each got the same text as it gets alone (now from the cache)
+    for p, (text, _, _) in zip(prompts, results):
+        assert run(collect(engine, p, greedy(4)))[0] == text
+
+
+def test_conversation_turns_reuse_the_previous_turn(engine):
+    q1 = (ChatMessage("system", SYSTEM), ChatMessage("user", "Pick a colour."))
+    reply, _, g1 = run(collect(engine, Prompt(messages=q1), greedy(12)))
+    before = engine.stats()
+    q2 = q1 + (ChatMessage("assistant", reply), ChatMessage("user", "Why that one?"))
+    g2 = run(collect(engine, Prompt(messages=q2), greedy(4)))[2]
+    cached = delta(engine, before, "cached_prompt_tokens")
+    # the previous prompt's cells, up to its last CHUNK boundary (generated cells are not exact)
+    assert cached >= g1.prompt_tokens - CHUNK + 1
+    assert cached + delta(engine, before, "prefill_tokens") == g2.prompt_tokens
+
+
+def test_eviction_never_corrupts_a_running_sequence():
+    eng = make_engine(n_ctx=512, n_parallel=2)  # 3-4 slots: churn forces evictions
+    try:
+        # short prompt: the sequence stays under 256 tokens, where alone == under load bit for bit
+        long_prompt = Prompt(messages=(ChatMessage("user", "Write a long list of animals, one per line."),))
+        solo = run(collect(eng, long_prompt, greedy(120)))[0]
+        before = eng.stats()
+
+        async def churn():
+            long = asyncio.ensure_future(collect(eng, long_prompt, greedy(120)))
+            for i in range(10):
+                await collect(eng, Prompt(text=f"Fact {i}: the number {i * 7919} is"), greedy(3))
+            return await long
+
+        text = run(churn())[0]
+        assert eng.stats()["evictions"] > before["evictions"]
+        assert text == solo
+    finally:
+        eng.close()

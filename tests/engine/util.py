@@ -1,0 +1,43 @@
+"""Helpers for the real-model engine tests."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from hearth.engine import ChatMessage, EngineConfig, LoadState, Prompt, SamplingParams, create_engine
+from hearth.models import default_model_path
+
+TIMEOUT = 60  # no request may wait longer than this, whatever else is running
+
+
+def make_engine(**kw):
+    cfg = EngineConfig(model_path=str(default_model_path()), **kw)
+    eng = create_engine(cfg)
+    eng.start()
+    deadline = time.monotonic() + 120
+    while eng.state is LoadState.LOADING and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert eng.state is LoadState.READY
+    return eng
+
+
+def chat(text: str, system: str | None = None) -> Prompt:
+    msgs = ((ChatMessage("system", system),) if system else ()) + (ChatMessage("user", text),)
+    return Prompt(messages=msgs)
+
+
+def greedy(max_tokens=16, **kw) -> SamplingParams:
+    return SamplingParams(temperature=0.0, max_tokens=max_tokens, **kw)
+
+
+async def collect(eng, prompt: Prompt, params: SamplingParams):
+    """(text, deltas, generation) with a timeout: no request waits forever."""
+    async def go():
+        gen = await eng.submit(prompt, params)
+        deltas = [d async for d in gen]
+        return "".join(deltas), deltas, gen
+    return await asyncio.wait_for(go(), TIMEOUT)
+
+
+def run(coro):
+    return asyncio.run(coro)
