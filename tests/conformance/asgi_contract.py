@@ -1,0 +1,77 @@
+"""schemathesis in-process through ASGI: our app (real engine, real model) against its own openapi/.
+
+Examples and fuzzing phases, positive and negative data; the coverage phase is off (it runs many real
+generations whatever max-examples says) and every generation is capped at a few tokens.
+Run by test_conformance_asgi.py in a child pytest, so that a crash in native code fails one test
+instead of ending the whole session.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import Config
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+MAX_TOKENS = 4
+EXAMPLES = int(os.environ.get("HEARTH_FUZZ_EXAMPLES", "10"))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+          negative_data_rejection]
+
+
+def cap_generation(body) -> None:
+    if not isinstance(body, dict) or "messages" not in body and "prompt" not in body:
+        return
+    body.setdefault("max_tokens", MAX_TOKENS)
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = body.get(key, 0)
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > MAX_TOKENS):
+            body[key] = MAX_TOKENS
+
+
+SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openai.yaml"
+CONFIG = Config.from_dict({
+    "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
+    "generation": {"mode": "all", "max-examples": EXAMPLES, "deterministic": True, "no-shrink": True},
+    "request-timeout": 60,  # a shared 2-core machine can be slow; a hang still fails
+})
+schema = schemathesis.openapi.from_path(str(SPEC), config=CONFIG)
+
+
+@schema.hook
+def map_case(context, case):
+    cap_generation(case.body)
+    return case
+
+
+@pytest.fixture(scope="module")
+def app():
+    """Our ASGI app over the real engine, in this process, once its model is loaded."""
+    from hearth.app import create_app
+    from hearth.engine import EngineConfig, LoadState, create_engine
+    from hearth.models import default_model_path
+
+    engine = create_engine(EngineConfig(model_path=str(default_model_path())))
+    application = create_app(engine)
+    schema["/models"]["GET"].Case().call(app=application)  # runs the lifespan, which starts the load
+    deadline = time.monotonic() + 180
+    while engine.state != LoadState.READY:
+        assert engine.state != LoadState.FAILED and time.monotonic() < deadline, f"engine {engine.state}"
+        time.sleep(0.1)
+    yield application
+
+
+@schema.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
+def test_openapi_contract_in_process(case, app):
+    case.call_and_validate(app=app, checks=CHECKS)
