@@ -23,6 +23,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--report", help="write a report card to FILE.md or FILE.json")
     p.add_argument("--spec", help="OpenAPI document to validate against (default: the one shipped with the suite)")
     p.add_argument("--fuzz-examples", type=int, default=fuzz.SETTINGS["examples"], help="schemathesis examples per route and mode")
+    p.add_argument("--label", help="what the server under test is, for the report (e.g. 'hearth 0.1.0')")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
     return p.parse_args(argv)
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         target.close()
     seconds = round(time.monotonic() - started, 1)
     if args.report:
-        meta = {"base_url": args.base_url, "model": target._model, "spec": str(spec.path), "seconds": seconds,
+        meta = {"server": args.label, "base_url": args.base_url, "model": target._model, "spec": str(spec.path), "seconds": seconds,
                 "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         report.write(args.report, results, meta)
     print(f"({seconds} s)")

@@ -67,3 +67,10 @@ def cors_on_errors(t: Target) -> None:
     expect(400 <= response.status_code < 500, f"expected a 4xx, got {response.status_code}")
     allowed = response.headers.get("access-control-allow-origin")
     expect(allowed in ("*", ORIGIN), f"Access-Control-Allow-Origin {allowed!r} on a {response.status_code}")
+
+
+@case("http.body_too_large", "POST /chat/completions", "routing errors")
+def body_too_large(t: Target) -> None:
+    """A 16 MiB body is refused up front with 413, not parsed, tokenized and then refused."""
+    body = b'{"model": "m", "messages": [{"role": "user", "content": "' + b"a" * (16 << 20) + b'"}], "max_tokens": 1}'
+    error(t, t.post("/chat/completions", content=body, headers={"Content-Type": "application/json"}), "POST", "/chat/completions", 413)
