@@ -14,6 +14,7 @@ from conformance.runner import Failed, Skipped, case
 from conformance.target import TIMEOUT, Target
 
 MAX_TOKENS = 4
+MAX_KINDS = 3  # distinct kinds of failure collected per route before the route stops early
 LENGTH_FIELDS = ("max_tokens", "max_completion_tokens")  # the alias too
 SETTINGS = {"examples": 15, "budget": 60.0}  # per route and mode; the CLI may change them
 ROUTES = {
@@ -114,28 +115,25 @@ def fuzz(t: Target, method: str, route: str) -> None:
     checks = [oas.status_code_conformance, oas.content_type_conformance, oas.response_schema_conformance, oas.negative_data_rejection]
     base_url = _base_url(t)
     headers = {"Authorization": f"Bearer {t.api_key}"}
-    failures: list[str] = []
+    failures: dict[str, str] = {}  # kind of failure -> first example of it
     reproduce: list[str] = []
     counted = {"calls": 0}
 
+    def fail(kind: str, case: Any, response: Any, reason: str) -> None:
+        if kind not in failures:
+            failures[kind] = _describe(case, response, reason)
+            reproduce.append(_curl(case, base_url))
+
     def check(case: Any, mode: str) -> None:
         counted["calls"] += 1
-        before = len(failures)
-        try:
-            _check(case, mode)
-        finally:
-            if len(failures) > before and not reproduce:
-                reproduce.append(_curl(case, base_url))
-
-    def _check(case: Any, mode: str) -> None:
         try:
             response = case.call(base_url=base_url, headers=headers, timeout=TIMEOUT)
         except Exception as exc:  # a dropped connection is a failure of the server, not of the suite
-            failures.append(_describe(case, None, f"{mode}: {type(exc).__name__}: {str(exc)[:160]}"))
+            fail(type(exc).__name__, case, None, f"{mode}: {type(exc).__name__}: {str(exc)[:160]}")
             return
         problem = _server_error(op, response)
         if problem:
-            failures.append(_describe(case, response, f"{mode}: {problem}"))
+            fail(f"HTTP {response.status_code}", case, response, f"{mode}: {problem}")
             return
         try:
             case.validate_response(response, checks=checks, headers=headers)
@@ -143,13 +141,14 @@ def fuzz(t: Target, method: str, route: str) -> None:
             inner = getattr(exc, "exceptions", None) or [exc]
             first = inner[0]
             title = getattr(first, "title", type(first).__name__)
-            message = " ".join(str(getattr(first, "message", first)).split())[:200]
-            failures.append(_describe(case, response, f"{mode}: {title}: {message}"))
+            message = " ".join(str(getattr(first, "message", first)).split())
+            for cut in (" Validated against", " Schema at", " Schema:"):  # keep the finding, drop the schema dump
+                message = message.split(cut)[0]
+            message = message[:200]
+            fail(title, case, response, f"{mode}: {title}: {message}")
 
     for body in _examples(t, op):  # the documented example, plain and streamed: the happy path first
         check(op.Case(body=body, media_type="application/json"), "example")
-        if failures:
-            raise Failed(failures[0], reproduce[0] if reproduce else "")
 
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
         deadline = time.monotonic() + SETTINGS["budget"]
@@ -158,7 +157,7 @@ def fuzz(t: Target, method: str, route: str) -> None:
                   derandomize=True, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet)
         @given(case=op.as_strategy(generation_mode=mode))
         def attempt(case: Any) -> None:
-            if failures or time.monotonic() > deadline:
+            if len(failures) >= MAX_KINDS or time.monotonic() > deadline:
                 return
             cap_generation(case, mode == GenerationMode.POSITIVE)
             check(case, mode.value)
@@ -167,10 +166,10 @@ def fuzz(t: Target, method: str, route: str) -> None:
             attempt()
         except Unsatisfiable:  # nothing to generate in this mode (e.g. no parameters to break)
             continue
-        if failures:
-            break
     if failures:
-        raise Failed(failures[0], reproduce[0] if reproduce else "")
+        kinds = list(failures.values())
+        head = f"{len(kinds)} kind(s) of failure in {counted['calls']} requests; " if len(kinds) > 1 else ""
+        raise Failed(head + " | ".join(k[:360] for k in kinds), "\n\n".join(reproduce))
     if counted["calls"] == 0:
         raise Failed("no request was generated")
     t.notes.setdefault("fuzz.calls", {})[f"{method} {route}"] = counted["calls"]
