@@ -54,9 +54,12 @@ def map_case(context, case):
     return case
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def app():
-    """Our ASGI app over the real engine, in this process, once its model is loaded."""
+    """Our ASGI app over a real engine, in this process, once its model is loaded.
+
+    One per operation: schemathesis's pytest plugin ends an ASGI app's lifespan (so our engine's
+    close()) when each test item ends, and a closed engine is not started again."""
     from hearth.app import create_app
     from hearth.engine import EngineConfig, LoadState, create_engine
     from hearth.models import default_model_path
