@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         target.close()
     seconds = round(time.monotonic() - started, 1)
     if args.report:
-        meta = {"server": args.label, "base_url": args.base_url, "model": target._model, "spec": str(spec.path), "seconds": seconds,
+        meta = {"server": args.label, "base_url": args.base_url, "model": target._model, "spec": spec.describe(), "seconds": seconds,
                 "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         report.write(args.report, results, meta)
     print(f"({seconds} s)")

@@ -1,6 +1,7 @@
 """The contract: find the OpenAPI document and answer "which schema does this response follow?"."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,12 @@ class Spec:
         self.document: dict[str, Any] = yaml.safe_load(path.read_text())
         self.schemas = SchemaSet(self.document)
         self.paths: dict[str, Any] = self.document.get("paths", {})
+
+    def describe(self) -> str:
+        """Which contract a report was made against: title, version and a content hash."""
+        info = self.document.get("info", {})
+        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:12]
+        return f"{info.get('title', self.path.name)} {info.get('version', '')} (OpenAPI {self.document.get('openapi')}, sha256 {digest})"
 
     # -- lookups --------------------------------------------------------------------------------
     def spec_path(self, route: str) -> str | None:
