@@ -20,7 +20,9 @@ class Target:
         self.spec = spec
         self.api_key = api_key
         self._model = model
-        self.http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT, headers={"Authorization": f"Bearer {api_key}"})
+        # No keep-alive on the raw client: a case must not inherit a connection a previous case broke.
+        self.http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT, headers={"Authorization": f"Bearer {api_key}"},
+                                 limits=httpx.Limits(max_keepalive_connections=0))
         self.sdk = openai.OpenAI(base_url=self.base_url, api_key=api_key, max_retries=0, timeout=TIMEOUT)
         self.notes: dict[str, Any] = {}
         self.schema_problems: list[str] = []  # contract violations seen by the running case
