@@ -35,7 +35,10 @@ class Embedder:
         return await fut
 
     def close(self) -> None:
+        """Stop the thread and free the context (before the model it belongs to is freed)."""
         self._jobs.put(None)
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
 
     def _context(self):
         if self.ctx is None:  # created on first use: a server that never embeds never pays for it

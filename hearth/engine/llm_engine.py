@@ -67,8 +67,6 @@ class LlamaEngine:
         self._inbox.put(None)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
-        if self._embedder is not None:
-            self._embedder.close()
 
     def _load(self) -> None:
         from hearth.engine.embedder import Embedder
@@ -129,6 +127,7 @@ class LlamaEngine:
                 log.exception("hearth: engine step failed; ending the running requests")
                 sched.fail_all("engine error")
         sched.fail_all("engine closed")
+        self._embedder.close()
         runner.close()
         self._llama[0].close()
 

@@ -13,7 +13,7 @@ boundary. A reused prefix is then bit-identical to the one the request would hav
 """
 from __future__ import annotations
 
-CHUNK = 64  # prompt evaluation granularity (positions [k*CHUNK, (k+1)*CHUNK) in one call)
+CHUNK = 32  # prompt evaluation granularity (positions [k*CHUNK, (k+1)*CHUNK) in one call)
 
 
 def usable(n: int) -> int:

@@ -11,7 +11,7 @@ from collections import deque
 from hearth.engine.prefix_cache import CHUNK, PrefixCache, lcp
 from hearth.engine.sequence import Sequence, Status
 
-PREFILL_CHUNK = CHUNK  # prompt tokens per step while other sequences are decoding
+PREFILL_CHUNK = 2 * CHUNK  # prompt tokens per step while other sequences are decoding
 COALESCE_MIN = 16  # wait for a concurrent prefill only when it saves at least this many tokens
 
 

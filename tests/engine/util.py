@@ -32,11 +32,20 @@ def greedy(max_tokens=16, **kw) -> SamplingParams:
 
 async def collect(eng, prompt: Prompt, params: SamplingParams):
     """(text, deltas, generation) with a timeout: no request waits forever."""
+    gen = None
+
     async def go():
+        nonlocal gen
         gen = await eng.submit(prompt, params)
         deltas = [d async for d in gen]
         return "".join(deltas), deltas, gen
-    return await asyncio.wait_for(go(), TIMEOUT)
+
+    try:
+        return await asyncio.wait_for(go(), TIMEOUT)
+    except asyncio.TimeoutError:
+        if gen is not None:
+            gen.cancel()  # do not leave it running for the next test
+        raise AssertionError(f"request timed out after {TIMEOUT}s; engine stats {eng.stats()}")
 
 
 def run(coro):
