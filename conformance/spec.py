@@ -66,7 +66,7 @@ class Spec:
         if operation:
             responses = operation.get("responses", {})
             response = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
-            response = self._deref(response) if response else None
+            response = self.deref(response) if response else None
             content = (response or {}).get("content", {})
             node = (content.get(media) or {}).get("schema")
             if media == STREAM_MEDIA:
@@ -94,7 +94,7 @@ class Spec:
         found = _find_key(node, "contentSchema", self)
         if found is not None:
             return found
-        if _is_object_schema(node, self) and "data" not in self._deref(node).get("properties", {}):
+        if _is_object_schema(node, self) and "data" not in self.deref(node).get("properties", {}):
             return node
         name = STREAM_FALLBACK.get(route)
         return {"$ref": f"#/components/schemas/{name}"} if name in self.schemas.names else None
@@ -104,7 +104,7 @@ class Spec:
         operation = (self.paths.get(path) or {}).get(method.lower()) if path else None
         return set((operation or {}).get("responses", {}))
 
-    def _deref(self, node: dict) -> dict:
+    def deref(self, node: dict) -> dict:
         while isinstance(node, dict) and "$ref" in node:
             parts = node["$ref"].lstrip("#/").split("/")
             target: Any = self.document
@@ -117,7 +117,7 @@ class Spec:
 def _find_key(node: Any, key: str, spec: Spec, depth: int = 0) -> Any:
     if depth > 8:
         return None
-    node = spec._deref(node) if isinstance(node, dict) else node
+    node = spec.deref(node) if isinstance(node, dict) else node
     if isinstance(node, dict):
         if key in node:
             return node[key]
@@ -146,5 +146,5 @@ def _label(node: dict) -> str:
 def _is_object_schema(node: Any, spec: Spec) -> bool:
     if not isinstance(node, dict):
         return False
-    target = spec._deref(node)
+    target = spec.deref(node)
     return target.get("type") == "object" or "properties" in target or "allOf" in target or "oneOf" in target

@@ -61,14 +61,14 @@ def _examples(t: Target, op: Any) -> list[dict]:
     body = (op.definition.raw.get("requestBody") or {}).get("content", {}).get("application/json", {}).get("schema")
     if not body:
         return []
-    example = t.spec._deref(body).get("example")
+    example = t.spec.deref(body).get("example")
     if not isinstance(example, dict):
         return []
     example = {**example, "model": t.model} if "model" in example else dict(example)
     if "max_tokens" in example:
         example["max_tokens"] = MAX_TOKENS
     out = [example]
-    if "stream" in t.spec._deref(body).get("properties", {}):
+    if "stream" in t.spec.deref(body).get("properties", {}):
         out.append({**example, "stream": True, "stream_options": {"include_usage": True}})
     return out
 
