@@ -43,6 +43,7 @@ import httpx
 
 from . import report
 from .client import Target, list_models, make_client, stream
+from .machine import CpuMeter, pid_listening
 from .scenarios import PromptFactory, burst, concurrency, list_prompt, median, shared_prefix, single_stream
 
 SCENARIOS = ("reference", "single", "concurrency", "prefix", "burst")
@@ -65,6 +66,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--parallel", type=int, help="passed to our server")
     p.add_argument("--levels", default="1,2,4,8", help="concurrency levels (default: 1,2,4,8)")
     p.add_argument("--users", default="1,4,8", help="burst sizes (default: 1,4,8)")
+    p.add_argument("--wait-quiet", type=float, default=60.0, metavar="SECONDS",
+                   help="before each scenario, wait up to this long for other processes to leave the CPUs "
+                        "(default: 60; 0: never wait)")
     p.add_argument("--compare", nargs="+", metavar="JSON", help="only plot these earlier results together")
     a = p.parse_args(argv)
     a.scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
@@ -158,28 +162,37 @@ async def _probe(target: Target) -> None:
             print("bench: no usage chunk in streams: tokens counted by content chunks", file=sys.stderr)
 
 
-async def run_http(a: argparse.Namespace, target: Target, prompts: PromptFactory, bare=None) -> dict:
+async def run_http(a: argparse.Namespace, target: Target, prompts: PromptFactory, bare=None,
+                   server_pid: int | None = None) -> dict:
     await _probe(target)
-    res: dict = {"load_at": {}}
-    res["load_at"]["single"] = _load()
+    res: dict = {"machine": {}}
+    meter = CpuMeter([server_pid] if server_pid else [])
+
+    async def measure(name: str, coro_fn):
+        quiet = meter.wait_quiet(a.wait_quiet, log=lambda m: print(f"bench: {m}", flush=True)) \
+            if a.wait_quiet > 0 else {}
+        meter.start()
+        result = await coro_fn()
+        res["machine"][name] = meter.stop() | {"load": _load(), "waited": quiet.get("waited")}
+        return result
+
     if "single" in a.scenarios:
         before = (lambda: bare.run(list_prompt(0), N_TOKENS)) if bare is not None else None
-        res["single"] = await single_stream(target, _repeats(a, "single"), N_TOKENS, before_each=before)
+        res["single"] = await measure("single", lambda: single_stream(target, _repeats(a, "single"), N_TOKENS,
+                                                                      before_each=before))
         if bare is not None:
             bare.close()
             refs = [r.pop("reference") for r in res["single"]["runs"]]
             res["reference_bare_loop"] = _ref_summary(refs)
             res["single"]["paired_ratio_e2e"] = median(
                 [r["e2e_tps"] / ref.e2e_tps for r, ref in zip(res["single"]["runs"], refs) if r.get("e2e_tps")])
-    res["load_at"]["concurrency"] = _load()
     if "concurrency" in a.scenarios:
-        res["concurrency"] = await concurrency(target, a.levels, _repeats(a, "concurrency"), N_TOKENS)
-    res["load_at"]["prefix"] = _load()
+        res["concurrency"] = await measure("concurrency", lambda: concurrency(
+            target, a.levels, _repeats(a, "concurrency"), N_TOKENS))
     if "prefix" in a.scenarios:
-        res["prefix"] = await shared_prefix(target, prompts, _repeats(a, "prefix"))
-    res["load_at"]["burst"] = _load()
+        res["prefix"] = await measure("prefix", lambda: shared_prefix(target, prompts, _repeats(a, "prefix")))
     if "burst" in a.scenarios:
-        res["burst"] = await burst(target, prompts, a.users, _repeats(a, "burst"))
+        res["burst"] = await measure("burst", lambda: burst(target, prompts, a.users, _repeats(a, "burst")))
     return res
 
 
@@ -214,10 +227,16 @@ def main(argv: list[str] | None = None) -> int:
                           "repeats": {k: _repeats(a, k) for k in a.scenarios}, "load_before": _load(), "commit": _commit()}}
     t0 = time.monotonic()
     bare = None
+    machine: dict = {}
     if "reference" in a.scenarios:
+        meter = CpuMeter([])
+        if a.wait_quiet > 0:
+            meter.wait_quiet(a.wait_quiet, log=lambda m: print(f"bench: {m}", flush=True))
+        meter.start()
         res["reference"], bare = run_references(model, a.threads, _repeats(a, "reference"),
                                                 max(a.levels) if "concurrency" in a.scenarios else 0,
                                                 keep_open="single" in a.scenarios)
+        machine["reference"] = meter.stop() | {"load": _load()}
 
     http = [s for s in a.scenarios if s != "reference"]
     if http:
@@ -230,11 +249,13 @@ def main(argv: list[str] | None = None) -> int:
                 base_url = a.base_url.rstrip("/")
                 from .server import wait_ready
                 wait_ready(base_url, 60)
+                port = httpx.URL(base_url).port
+                server_pid = pid_listening(port) if httpx.URL(base_url).host in ("127.0.0.1", "localhost") else None
             else:
                 from .server import OwnServer
                 server = stack.enter_context(OwnServer(model, out / f"{label}-server.log", ctx_size=a.ctx_size,
                                                        threads=a.threads, parallel=a.parallel))
-                base_url = server.base_url
+                base_url, server_pid = server.base_url, server.proc.pid
                 res["meta"]["server_startup_s"] = server.startup_s
                 res["meta"]["server_idle_cpu"] = idle = server.idle_cpu()
                 if idle is not None and idle > 0.05:
@@ -243,13 +264,15 @@ def main(argv: list[str] | None = None) -> int:
             ids = list_models(base_url)
             target = Target(base_url, a.served_model or ids[0])
             res["meta"]["base_url"], res["meta"]["model_id"] = base_url, target.model
-            res.update(asyncio.run(run_http(a, target, prompts, bare)))
-            res["meta"]["load_at"] = res.pop("load_at")
+            res["meta"]["server_pid_known"] = bool(server_pid)
+            res.update(asyncio.run(run_http(a, target, prompts, bare, server_pid)))
+            machine.update(res.pop("machine"))
             if "reference_bare_loop" in res:
                 res["reference"]["bare_loop"] = res.pop("reference_bare_loop")
                 res["reference"]["bare_loop"]["paired_with_single"] = True
             res["meta"]["include_usage"] = target.include_usage
         tok.close()
+    res["meta"]["cpu_share_of_other_processes"] = machine
     res["meta"].setdefault("model_id", Path(model).name)
     res["meta"]["load_after"] = _load()
     res["meta"]["seconds"] = round(time.monotonic() - t0, 1)
@@ -272,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop our server on the way out
     try:
         sys.exit(main())
     except (RuntimeError, TimeoutError, httpx.HTTPError) as e:

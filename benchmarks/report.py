@@ -112,6 +112,15 @@ def table(res: dict) -> str:
         for c in b.values():
             lines.append(f"  {c['users']:>5} {_f(c['ttft_median'], '{:.2f}'):>14} {_f(c['ttft_worst'], '{:.2f}'):>13}"
                          f" {_f(c.get('worst_over_single'), '{:.2f}'):>13} {c['failures']:>7}")
+    machine = meta.get("cpu_share_of_other_processes") or {}
+    if machine:
+        shares = {k: v.get("other") for k, v in machine.items()}
+        lines.append("share of all CPUs taken by other processes while measuring: " + ", ".join(
+            f"{k} {_f(v, '{:.0%}')}" for k, v in shares.items()))
+        busy = [k for k, v in shares.items() if v is not None and v > 0.10]
+        if busy:
+            lines.append(f"  WARNING: other processes were busy during {', '.join(busy)}: on 2 cores llama.cpp"
+                         " slows many times over; those figures are not comparable")
     t = res.get("targets")
     if t:
         lines.append("targets (issues 4, 5):")
