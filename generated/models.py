@@ -110,7 +110,7 @@ class CreateChatCompletionResponse(BaseModel):
     object: Literal['chat.completion']
     created: int
     model: str
-    system_fingerprint: str | None = Field(...)
+    system_fingerprint: str | None = None
     choices: list[ChatCompletionChoice]
     usage: CompletionUsage
 
@@ -137,7 +137,7 @@ class CreateChatCompletionStreamResponse(BaseModel):
     object: Literal['chat.completion.chunk']
     created: int
     model: str
-    system_fingerprint: str | None = Field(...)
+    system_fingerprint: str | None = None
     choices: list[ChatCompletionStreamChoice]
     usage: CompletionUsage | None = None
 
@@ -206,7 +206,7 @@ class CreateCompletionResponse(BaseModel):
     object: Literal['text_completion']
     created: int
     model: str
-    system_fingerprint: str | None = Field(...)
+    system_fingerprint: str | None = None
     choices: list[CompletionChoice]
     usage: CompletionUsage | None = None
 
