@@ -43,7 +43,7 @@ import httpx
 
 from . import report
 from .client import Target, list_models, make_client, stream
-from .machine import CpuMeter, pid_listening
+from .machine import CpuMeter, Gate, pid_listening
 from .scenarios import PromptFactory, burst, concurrency, list_prompt, median, shared_prefix, single_stream
 
 SCENARIOS = ("reference", "single", "concurrency", "prefix", "burst")
@@ -67,7 +67,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--levels", default="1,2,4,8", help="concurrency levels (default: 1,2,4,8)")
     p.add_argument("--users", default="1,4,8", help="burst sizes (default: 1,4,8)")
     p.add_argument("--wait-quiet", type=float, default=60.0, metavar="SECONDS",
-                   help="before each scenario, wait up to this long for other processes to leave the CPUs "
+                   help="before each measured run, wait up to this long for other processes to leave the CPUs "
                         "(default: 60; 0: never wait)")
     p.add_argument("--compare", nargs="+", metavar="JSON", help="only plot these earlier results together")
     a = p.parse_args(argv)
@@ -166,20 +166,18 @@ async def run_http(a: argparse.Namespace, target: Target, prompts: PromptFactory
                    server_pid: int | None = None) -> dict:
     await _probe(target)
     res: dict = {"machine": {}}
-    meter = CpuMeter([server_pid] if server_pid else [])
+    log = lambda m: print(f"bench: {m}", flush=True)  # noqa: E731
 
     async def measure(name: str, coro_fn):
-        quiet = meter.wait_quiet(a.wait_quiet, log=lambda m: print(f"bench: {m}", flush=True)) \
-            if a.wait_quiet > 0 else {}
-        meter.start()
-        result = await coro_fn()
-        res["machine"][name] = meter.stop() | {"load": _load(), "waited": quiet.get("waited")}
+        gate = Gate([server_pid] if server_pid else [], a.wait_quiet, log)
+        result = await coro_fn(gate)
+        res["machine"][name] = gate.summary() | {"load": _load()}
         return result
 
     if "single" in a.scenarios:
         before = (lambda: bare.run(list_prompt(0), N_TOKENS)) if bare is not None else None
-        res["single"] = await measure("single", lambda: single_stream(target, _repeats(a, "single"), N_TOKENS,
-                                                                      before_each=before))
+        res["single"] = await measure("single", lambda g: single_stream(target, _repeats(a, "single"), N_TOKENS,
+                                                                        before_each=before, gate=g))
         if bare is not None:
             bare.close()
             refs = [r.pop("reference") for r in res["single"]["runs"]]
@@ -187,12 +185,12 @@ async def run_http(a: argparse.Namespace, target: Target, prompts: PromptFactory
             res["single"]["paired_ratio_e2e"] = median(
                 [r["e2e_tps"] / ref.e2e_tps for r, ref in zip(res["single"]["runs"], refs) if r.get("e2e_tps")])
     if "concurrency" in a.scenarios:
-        res["concurrency"] = await measure("concurrency", lambda: concurrency(
-            target, a.levels, _repeats(a, "concurrency"), N_TOKENS))
+        res["concurrency"] = await measure("concurrency", lambda g: concurrency(
+            target, a.levels, _repeats(a, "concurrency"), N_TOKENS, gate=g))
     if "prefix" in a.scenarios:
-        res["prefix"] = await measure("prefix", lambda: shared_prefix(target, prompts, _repeats(a, "prefix")))
+        res["prefix"] = await measure("prefix", lambda g: shared_prefix(target, prompts, _repeats(a, "prefix"), gate=g))
     if "burst" in a.scenarios:
-        res["burst"] = await measure("burst", lambda: burst(target, prompts, a.users, _repeats(a, "burst")))
+        res["burst"] = await measure("burst", lambda g: burst(target, prompts, a.users, _repeats(a, "burst"), gate=g))
     return res
 
 
@@ -236,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         res["reference"], bare = run_references(model, a.threads, _repeats(a, "reference"),
                                                 max(a.levels) if "concurrency" in a.scenarios else 0,
                                                 keep_open="single" in a.scenarios)
-        machine["reference"] = meter.stop() | {"load": _load()}
+        machine["reference"] = meter.stop() | {"load": _load(), "waited": None}
 
     http = [s for s in a.scenarios if s != "reference"]
     if http:

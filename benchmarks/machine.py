@@ -70,8 +70,8 @@ class CpuMeter:
         ours = own1 - own0
         return {"other": round(max(busy1 - busy0 - ours, 0) / total, 3), "ours": round(ours / total, 3)}
 
-    def wait_quiet(self, max_wait: float, threshold: float = 0.10, log=print) -> dict:
-        """Wait (up to `max_wait` s) for two quiet seconds: other processes under `threshold` of the CPUs."""
+    def wait_quiet(self, max_wait: float, threshold: float = 0.10, log=print, need: int = 2) -> dict:
+        """Wait (up to `max_wait` s) for `need` quiet seconds: other processes under `threshold` of the CPUs."""
         t0 = time.monotonic()
         quiet_for, told, last = 0, False, None
         while True:
@@ -82,10 +82,47 @@ class CpuMeter:
                 return {"waited": 0.0, "other": None}
             quiet_for = quiet_for + 1 if last < threshold else 0
             waited = time.monotonic() - t0
-            if quiet_for >= 2 or waited >= max_wait:
+            if quiet_for >= need or waited >= max_wait:
                 if told or (waited >= max_wait and max_wait > 0):
                     log(f"waited {waited:.0f} s for the machine: other processes now at {last:.0%} of the CPUs")
                 return {"waited": round(waited, 1), "other": last}
             if not told and waited > 3:
                 log(f"other processes use {last:.0%} of the CPUs: waiting up to {max_wait:.0f} s for quiet")
                 told = True
+
+
+class Gate:
+    """Called around every measured run: waits for a quiet machine before it (up to `max_wait` s, 0: no
+    wait), and records the share of the CPUs other processes took during it (waits excluded)."""
+
+    def __init__(self, own_pids: list[int], max_wait: float, log=print):
+        self.meter = CpuMeter(own_pids)
+        self.max_wait, self.log = max_wait, log
+        self.shares: list[float] = []
+        self.waited = 0.0
+        self._busy = self._own = self._total = 0
+        self._t0 = None
+
+    def before(self) -> None:
+        if self.max_wait > 0:
+            self.waited += self.meter.wait_quiet(self.max_wait, log=self.log, need=1)["waited"]
+        self._t0 = self.meter._sample()
+
+    def after(self) -> float | None:
+        end = self.meter._sample()
+        if self._t0 is None or end is None:
+            return None
+        (b0, t0), o0 = self._t0
+        (b1, t1), o1 = end
+        busy, own, total = b1 - b0, o1 - o0, max(t1 - t0, 1)
+        self._busy, self._own, self._total = self._busy + busy, self._own + own, self._total + total
+        share = round(max(busy - own, 0) / total, 3)
+        self.shares.append(share)
+        return share
+
+    def summary(self) -> dict:
+        if not self._total:
+            return {"other": None, "ours": None, "worst_run": None, "waited": round(self.waited, 1)}
+        return {"other": round(max(self._busy - self._own, 0) / self._total, 3),
+                "ours": round(self._own / self._total, 3), "worst_run": max(self.shares),
+                "waited": round(self.waited, 1)}

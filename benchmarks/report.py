@@ -114,10 +114,13 @@ def table(res: dict) -> str:
                          f" {_f(c.get('worst_over_single'), '{:.2f}'):>13} {c['failures']:>7}")
     machine = meta.get("cpu_share_of_other_processes") or {}
     if machine:
-        shares = {k: v.get("other") for k, v in machine.items()}
-        lines.append("share of all CPUs taken by other processes while measuring: " + ", ".join(
-            f"{k} {_f(v, '{:.0%}')}" for k, v in shares.items()))
-        busy = [k for k, v in shares.items() if v is not None and v > 0.10]
+        lines.append("share of all CPUs other processes took while measuring (whole scenario / worst run):")
+        lines.append("  " + ", ".join(f"{k} {_f(v.get('other'), '{:.0%}')}"
+                                      + (f"/{_f(v.get('worst_run'), '{:.0%}')}" if v.get("worst_run") is not None else "")
+                                      for k, v in machine.items())
+                     + "; waited for quiet " + _f(sum(v.get("waited") or 0 for v in machine.values()), "{:.0f}") + " s")
+        busy = [k for k, v in machine.items()
+                if max(v.get("other") or 0, v.get("worst_run") or 0) > 0.10]
         if busy:
             lines.append(f"  WARNING: other processes were busy during {', '.join(busy)}: on 2 cores llama.cpp"
                          " slows many times over; those figures are not comparable")

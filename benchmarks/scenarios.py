@@ -117,8 +117,22 @@ def _log(msg: str) -> None:
     print(f"bench: {msg}", flush=True)
 
 
+class NoGate:
+    """What a scenario calls around each measured run (see machine.Gate): here, nothing."""
+
+    def before(self) -> None:
+        pass
+
+    def after(self) -> float | None:
+        return None
+
+
+def _busy(share: float | None) -> str:
+    return f" [other processes: {share:.0%} of the CPUs]" if share is not None and share > 0.10 else ""
+
+
 async def single_stream(target: Target, repeats: int, max_tokens: int = 128,
-                        before_each: Callable[[], object] | None = None) -> dict:
+                        before_each: Callable[[], object] | None = None, gate=NoGate()) -> dict:
     """One stream at a time, the reference's prompt; end-to-end and decode tokens/s per run.
 
     `before_each` (the in-process reference) runs before every measured stream, the server idle,
@@ -128,9 +142,11 @@ async def single_stream(target: Target, repeats: int, max_tokens: int = 128,
     async with make_client(1) as client:
         await stream(client, target, prompt=list_prompt(0), max_tokens=8)  # warm-up, not measured
         for i in range(repeats):
+            gate.before()
             ref = before_each() if before_each else None
             r = await stream(client, target, prompt=list_prompt(0), max_tokens=max_tokens)
-            run = _summary(r, max_tokens)
+            share = gate.after()
+            run = _summary(r, max_tokens) | {"other_cpu": share}
             if ref is not None:
                 run["reference"] = ref
             if r.ok and r.total and r.ttft is not None and r.t_last:
@@ -139,7 +155,7 @@ async def single_stream(target: Target, repeats: int, max_tokens: int = 128,
             runs.append(run)
             _log(f"single stream {i + 1}/{repeats}: {run.get('e2e_tps') or 0:.1f} tok/s"
                  + (f" (in-process reference (a) just before: {ref.e2e_tps:.1f} tok/s)" if ref else "")
-                 + (f" ({run['failure']})" if run["failure"] else ""))
+                 + (f" ({run['failure']})" if run["failure"] else "") + _busy(share))
     return {"max_tokens": max_tokens, "runs": runs,
             "e2e_tps": median([r.get("e2e_tps") for r in runs]),
             "decode_tps": median([r.get("decode_tps") for r in runs]),
@@ -147,22 +163,25 @@ async def single_stream(target: Target, repeats: int, max_tokens: int = 128,
             "failures": sum(1 for r in runs if r["failure"])}
 
 
-async def concurrency(target: Target, levels: list[int], repeats: int, max_tokens: int = 128) -> dict:
+async def concurrency(target: Target, levels: list[int], repeats: int, max_tokens: int = 128,
+                      gate=NoGate()) -> dict:
     """C distinct long prompts at once; aggregate completion tokens/s over the wall time, TTFT, failures."""
     out = {}
     for c in levels:
         runs, ttfts, failures = [], [], []
         for i in range(repeats):
             bodies = [{"prompt": list_prompt(j), "max_tokens": max_tokens} for j in range(c)]
+            gate.before()
             results, wall = await _together(target, bodies)
+            share = gate.after()
             tokens = sum(r.tokens for r in results if r.ok)
             fails = [f for f in (r.failure(max_tokens) for r in results) if f]
             failures += fails
             ttfts += [r.ttft for r in results if r.ttft is not None]
-            runs.append({"wall": wall, "tokens": tokens, "aggregate_tps": tokens / wall,
+            runs.append({"wall": wall, "tokens": tokens, "aggregate_tps": tokens / wall, "other_cpu": share,
                          "streams": [_summary(r, max_tokens) for r in results]})
             _log(f"concurrency {c} run {i + 1}/{repeats}: {tokens / wall:.1f} tok/s aggregate, "
-                 f"{len(fails)} failed" + (f" (e.g. {fails[0]})" if fails else ""))
+                 f"{len(fails)} failed" + (f" (e.g. {fails[0]})" if fails else "") + _busy(share))
         out[str(c)] = {"concurrency": c, "runs": runs,
                        "aggregate_tps": median([r["aggregate_tps"] for r in runs]),
                        "ttft_p50": _percentile(ttfts, 0.5), "ttft_p95": _percentile(ttfts, 0.95),
@@ -171,20 +190,22 @@ async def concurrency(target: Target, levels: list[int], repeats: int, max_token
 
 
 async def shared_prefix(target: Target, prompts: PromptFactory, repeats: int, n_system: int = 1000,
-                        max_tokens: int = 8) -> dict:
+                        max_tokens: int = 8, gate=NoGate()) -> dict:
     """A fresh ~1,000-token system prompt (nothing cached can help), then the same one again."""
     fresh, shared, runs = [], [], []
     async with make_client(1) as client:
         for i in range(repeats):
             system = prompts.system_prompt(n_system)
+            gate.before()
             a = await stream(client, target, messages=chat(system, QUESTIONS[0]), max_tokens=max_tokens)
             b = await stream(client, target, messages=chat(system, QUESTIONS[1]), max_tokens=max_tokens)
+            share = gate.after()
             runs.append({"fresh": _summary(a, None), "shared": _summary(b, None),
-                         "prompt_tokens": a.prompt_tokens})
+                         "prompt_tokens": a.prompt_tokens, "other_cpu": share})
             fresh.append(a.ttft if a.ok else None)
             shared.append(b.ttft if b.ok else None)
             _log(f"prefix run {i + 1}/{repeats}: fresh TTFT {a.ttft or float('nan'):.3f} s, "
-                 f"shared {b.ttft or float('nan'):.3f} s")
+                 f"shared {b.ttft or float('nan'):.3f} s" + _busy(share))
     f, s = median(fresh), median(shared)
     return {"system_tokens": n_system, "runs": runs, "ttft_fresh": f, "ttft_shared": s,
             "ratio": s / f if f and s else None,
@@ -192,7 +213,7 @@ async def shared_prefix(target: Target, prompts: PromptFactory, repeats: int, n_
 
 
 async def burst(target: Target, prompts: PromptFactory, users: list[int], repeats: int,
-                n_system: int = 1000, max_tokens: int = 16) -> dict:
+                n_system: int = 1000, max_tokens: int = 16, gate=NoGate()) -> dict:
     """Issue 5: C users, one fresh system prompt per burst, distinct questions, all sent at once."""
     out = {}
     for c in users:
@@ -201,14 +222,16 @@ async def burst(target: Target, prompts: PromptFactory, users: list[int], repeat
             system = prompts.system_prompt(n_system)
             bodies = [{"messages": chat(system, QUESTIONS[j % len(QUESTIONS)]), "max_tokens": max_tokens}
                       for j in range(c)]
+            gate.before()
             results, wall = await _together(target, bodies)
+            share = gate.after()
             ttfts = [r.ttft for r in results if r.ttft is not None]  # failed streams too, if they began
             fails = [f for f in (r.failure(None) for r in results) if f]
             fails += ["no content"] * sum(1 for r in results if r.ok and r.ttft is None)
             runs.append({"wall": wall, "ttft_median": median(ttfts), "ttft_worst": max(ttfts) if ttfts else None,
-                         "ttfts": ttfts, "failures": fails})
+                         "ttfts": ttfts, "failures": fails, "other_cpu": share})
             _log(f"burst {c} users run {i + 1}/{repeats}: TTFT median {runs[-1]['ttft_median'] or float('nan'):.2f} s, "
-                 f"worst {runs[-1]['ttft_worst'] or float('nan'):.2f} s, {len(fails)} failed")
+                 f"worst {runs[-1]['ttft_worst'] or float('nan'):.2f} s, {len(fails)} failed" + _busy(share))
         out[str(c)] = {"users": c, "runs": runs,
                        "ttft_median": median([r["ttft_median"] for r in runs]),
                        "ttft_worst": median([r["ttft_worst"] for r in runs]),
