@@ -15,8 +15,19 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from hearth.engine.api import ChatMessage
 
-_silence = L.llama_log_callback(lambda level, text, user_data: None)  # kept alive: llama.cpp holds the pointer
 _backend_ready = False
+
+
+def _silent_logger():
+    """A log callback that does nothing, in C: llama.cpp logs a few debug lines per decode, and a
+    Python callback would take the GIL (waiting on the event loop) for each of them."""
+    try:  # libc's abs(int) ignores the other two arguments under the C calling conventions
+        return ctypes.cast(ctypes.cast(ctypes.CDLL(None).abs, ctypes.c_void_p), L.llama_log_callback)
+    except (OSError, AttributeError, TypeError):
+        return L.llama_log_callback(lambda level, text, user_data: None)
+
+
+_silence = _silent_logger()  # kept alive: llama.cpp holds the pointer
 
 
 def init_backend(verbose: bool) -> None:
