@@ -2,6 +2,16 @@
 
 Requests reach the thread through a thread-safe queue; text reaches each request's asyncio queue
 through `loop.call_soon_threadsafe`. A client that stops reading only grows its own queue.
+
+Determinism (what is guaranteed, measured on llama.cpp's CPU kernels):
+- Same prompt + same params (seed) on an engine gives the same text, whether the prompt's prefix
+  came from the prefix cache, a coalesced copy, or was evaluated afresh: prompts are evaluated in
+  chunks aligned to CHUNK positions, each in a llama_decode of its own, and only cells computed
+  that way are reused (at a CHUNK boundary), so the logits are bit-identical on every path.
+- Alone or under load: bit-identical while the sequence's KV fits 256 cells (llama.cpp pads the
+  attention window to 256; from 512 a LONE single-token decode takes a split-KV flash-attention
+  path that sums in another order). Past that, text alone vs. under load can differ where two
+  tokens are within rounding of each other (rare for greedy; possible for seeded sampling).
 """
 from __future__ import annotations
 
@@ -23,6 +33,7 @@ from hearth.engine.sequence import Sequence, Stream
 log = logging.getLogger("hearth.engine")
 KV_BUDGET = 2 << 30  # bytes of KV cache the default slot count may use
 N_BATCH = 512
+EMBED_CTX = 2048  # tokens per embedding input at most (its compute buffers grow with it)
 
 
 def plan_slots(config: EngineConfig, kv_bytes_per_token: int) -> tuple[int, int]:
@@ -88,7 +99,7 @@ class LlamaEngine:
         cache = PrefixCache(runner, n_slots)
         self._cache = cache
         self._scheduler = Scheduler(runner, cache, self.n_parallel, self._stats, self._finished)
-        self._embedder = Embedder(model, cfg.n_ctx, threads, self._stats)
+        self._embedder = Embedder(model, min(cfg.n_ctx, EMBED_CTX), threads, self._stats)
         mid = cfg.model_id or Path(cfg.model_path).name.removesuffix(".gguf")
         self.model = ModelInfo(id=mid, n_ctx=cfg.n_ctx, created=int(os.path.getmtime(cfg.model_path)))
         self._tokenize, self._render = model.tokenize, model.render_chat
