@@ -44,7 +44,8 @@ import httpx
 from . import report
 from .client import Target, list_models, make_client, stream
 from .machine import CpuMeter, Gate, pid_listening
-from .scenarios import PromptFactory, burst, concurrency, list_prompt, median, shared_prefix, single_stream
+from .scenarios import (PromptFactory, burst, concurrency, list_prompt, median, resummarize, shared_prefix,
+                        single_stream)
 
 SCENARIOS = ("reference", "single", "concurrency", "prefix", "burst")
 N_TOKENS = 128
@@ -180,10 +181,7 @@ async def run_http(a: argparse.Namespace, target: Target, prompts: PromptFactory
                                                                         before_each=before, gate=g))
         if bare is not None:
             bare.close()
-            refs = [r.pop("reference") for r in res["single"]["runs"]]
-            res["reference_bare_loop"] = _ref_summary(refs)
-            res["single"]["paired_ratio_e2e"] = median(
-                [r["e2e_tps"] / ref.e2e_tps for r, ref in zip(res["single"]["runs"], refs) if r.get("e2e_tps")])
+            res["reference_bare_loop"] = _ref_summary([r.pop("reference") for r in res["single"]["runs"]])
     if "concurrency" in a.scenarios:
         res["concurrency"] = await measure("concurrency", lambda g: concurrency(
             target, a.levels, _repeats(a, "concurrency"), N_TOKENS, gate=g))
@@ -207,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.compare:
         runs = [report.load(p) for p in a.compare]
         for r in runs:
+            resummarize(r)
             report.derive(r)
         for r in runs:
             print(report.table(r), "\n")
@@ -278,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         import llama_cpp
         res["meta"]["llama_cpp_python"] = llama_cpp.__version__
 
+    resummarize(res)
     report.derive(res)
     print()
     print(report.table(res))

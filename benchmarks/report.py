@@ -119,8 +119,19 @@ def table(res: dict) -> str:
                                       + (f"/{_f(v.get('worst_run'), '{:.0%}')}" if v.get("worst_run") is not None else "")
                                       for k, v in machine.items())
                      + "; waited for quiet " + _f(sum(v.get("waited") or 0 for v in machine.values()), "{:.0f}") + " s")
-        busy = [k for k, v in machine.items()
-                if max(v.get("other") or 0, v.get("worst_run") or 0) > 0.10]
+        left = []
+        for name in ("single", "prefix"):
+            sec = res.get(name) or {}
+            if sec.get("runs_used") is not None and sec["runs_used"] < len(sec.get("runs", [])):
+                left.append(f"{name} {len(sec['runs']) - sec['runs_used']} of {len(sec['runs'])}")
+        for name, unit in (("concurrency", "C="), ("burst", "users=")):
+            for k, sec in (res.get(name) or {}).items():
+                if sec.get("runs_used") is not None and sec["runs_used"] < len(sec.get("runs", [])):
+                    left.append(f"{name} {unit}{k} {len(sec['runs']) - sec['runs_used']} of {len(sec['runs'])}")
+        if left:
+            lines.append("  runs left out of the medians (other processes over 10% of the CPUs): " + ", ".join(left))
+        busy = [k for k, v in machine.items() if k == "reference" and (v.get("other") or 0) > 0.10]
+        busy += [name for name in ("single", "prefix") if (res.get(name) or {}).get("runs_used") == 0]
         if busy:
             lines.append(f"  WARNING: other processes were busy during {', '.join(busy)}: on 2 cores llama.cpp"
                          " slows many times over; those figures are not comparable")

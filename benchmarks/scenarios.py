@@ -127,6 +127,15 @@ class NoGate:
         return None
 
 
+QUIET = 0.10  # a run during which other processes took more of the CPUs is left out of the medians
+
+
+def clean(runs: list[dict]) -> list[dict]:
+    """The runs measured on a quiet machine, if there is any; else all of them (flagged in the report)."""
+    quiet = [r for r in runs if r.get("other_cpu") is None or r["other_cpu"] <= QUIET]
+    return quiet or runs
+
+
 def _busy(share: float | None) -> str:
     return f" [other processes: {share:.0%} of the CPUs]" if share is not None and share > 0.10 else ""
 
@@ -148,7 +157,8 @@ async def single_stream(target: Target, repeats: int, max_tokens: int = 128,
             share = gate.after()
             run = _summary(r, max_tokens) | {"other_cpu": share}
             if ref is not None:
-                run["reference"] = ref
+                run["reference"] = ref  # bench.py moves it to reference.bare_loop
+                run["reference_e2e_tps"], run["reference_decode_tps"] = ref.e2e_tps, ref.decode_tps
             if r.ok and r.total and r.ttft is not None and r.t_last:
                 run["e2e_tps"] = r.tokens / r.total
                 run["decode_tps"] = (r.tokens - 1) / (r.t_last - r.ttft) if r.t_last > r.ttft else None
@@ -156,11 +166,22 @@ async def single_stream(target: Target, repeats: int, max_tokens: int = 128,
             _log(f"single stream {i + 1}/{repeats}: {run.get('e2e_tps') or 0:.1f} tok/s"
                  + (f" (in-process reference (a) just before: {ref.e2e_tps:.1f} tok/s)" if ref else "")
                  + (f" ({run['failure']})" if run["failure"] else "") + _busy(share))
-    return {"max_tokens": max_tokens, "runs": runs,
-            "e2e_tps": median([r.get("e2e_tps") for r in runs]),
-            "decode_tps": median([r.get("decode_tps") for r in runs]),
-            "ttft": median([r["ttft"] for r in runs]),
-            "failures": sum(1 for r in runs if r["failure"])}
+    return summarize_single({"max_tokens": max_tokens, "runs": runs})
+
+
+def summarize_single(sec: dict) -> dict:
+    runs = sec["runs"]
+    used = clean(runs)
+    paired = [r for r in used if r.get("e2e_tps") and r.get("reference_e2e_tps")]
+    if paired:  # each HTTP run over the in-process run just before it
+        sec = sec | {"paired_ratio_e2e": median([r["e2e_tps"] / r["reference_e2e_tps"] for r in paired]),
+                     "reference_e2e_tps": median([r["reference_e2e_tps"] for r in paired]),
+                     "reference_decode_tps": median([r.get("reference_decode_tps") for r in paired])}
+    return sec | {"runs_used": len(used),
+                  "e2e_tps": median([r.get("e2e_tps") for r in used]),
+                  "decode_tps": median([r.get("decode_tps") for r in used]),
+                  "ttft": median([r["ttft"] for r in used]),
+                  "failures": sum(1 for r in runs if r["failure"])}
 
 
 async def concurrency(target: Target, levels: list[int], repeats: int, max_tokens: int = 128,
@@ -168,7 +189,7 @@ async def concurrency(target: Target, levels: list[int], repeats: int, max_token
     """C distinct long prompts at once; aggregate completion tokens/s over the wall time, TTFT, failures."""
     out = {}
     for c in levels:
-        runs, ttfts, failures = [], [], []
+        runs = []
         for i in range(repeats):
             bodies = [{"prompt": list_prompt(j), "max_tokens": max_tokens} for j in range(c)]
             gate.before()
@@ -176,23 +197,29 @@ async def concurrency(target: Target, levels: list[int], repeats: int, max_token
             share = gate.after()
             tokens = sum(r.tokens for r in results if r.ok)
             fails = [f for f in (r.failure(max_tokens) for r in results) if f]
-            failures += fails
-            ttfts += [r.ttft for r in results if r.ttft is not None]
             runs.append({"wall": wall, "tokens": tokens, "aggregate_tps": tokens / wall, "other_cpu": share,
                          "streams": [_summary(r, max_tokens) for r in results]})
             _log(f"concurrency {c} run {i + 1}/{repeats}: {tokens / wall:.1f} tok/s aggregate, "
                  f"{len(fails)} failed" + (f" (e.g. {fails[0]})" if fails else "") + _busy(share))
-        out[str(c)] = {"concurrency": c, "runs": runs,
-                       "aggregate_tps": median([r["aggregate_tps"] for r in runs]),
-                       "ttft_p50": _percentile(ttfts, 0.5), "ttft_p95": _percentile(ttfts, 0.95),
-                       "streams": c * repeats, "failures": len(failures), "failure_examples": failures[:3]}
+        out[str(c)] = summarize_level({"concurrency": c, "runs": runs})
     return out
+
+
+def summarize_level(sec: dict) -> dict:
+    runs = sec["runs"]
+    used = clean(runs)
+    ttfts = [st["ttft"] for r in used for st in r["streams"] if st["ttft"] is not None]
+    failures = [st["failure"] for r in runs for st in r["streams"] if st["failure"]]
+    return sec | {"runs_used": len(used), "aggregate_tps": median([r["aggregate_tps"] for r in used]),
+                  "ttft_p50": _percentile(ttfts, 0.5), "ttft_p95": _percentile(ttfts, 0.95),
+                  "streams": sum(len(r["streams"]) for r in runs), "failures": len(failures),
+                  "failure_examples": failures[:3]}
 
 
 async def shared_prefix(target: Target, prompts: PromptFactory, repeats: int, n_system: int = 1000,
                         max_tokens: int = 8, gate=NoGate()) -> dict:
     """A fresh ~1,000-token system prompt (nothing cached can help), then the same one again."""
-    fresh, shared, runs = [], [], []
+    runs = []
     async with make_client(1) as client:
         for i in range(repeats):
             system = prompts.system_prompt(n_system)
@@ -202,14 +229,18 @@ async def shared_prefix(target: Target, prompts: PromptFactory, repeats: int, n_
             share = gate.after()
             runs.append({"fresh": _summary(a, None), "shared": _summary(b, None),
                          "prompt_tokens": a.prompt_tokens, "other_cpu": share})
-            fresh.append(a.ttft if a.ok else None)
-            shared.append(b.ttft if b.ok else None)
             _log(f"prefix run {i + 1}/{repeats}: fresh TTFT {a.ttft or float('nan'):.3f} s, "
                  f"shared {b.ttft or float('nan'):.3f} s" + _busy(share))
-    f, s = median(fresh), median(shared)
-    return {"system_tokens": n_system, "runs": runs, "ttft_fresh": f, "ttft_shared": s,
-            "ratio": s / f if f and s else None,
-            "failures": sum(1 for r in runs for k in ("fresh", "shared") if r[k]["failure"])}
+    return summarize_prefix({"system_tokens": n_system, "runs": runs})
+
+
+def summarize_prefix(sec: dict) -> dict:
+    runs = sec["runs"]
+    used = clean(runs)
+    f = median([r["fresh"]["ttft"] for r in used if not r["fresh"]["failure"]])
+    s = median([r["shared"]["ttft"] for r in used if not r["shared"]["failure"]])
+    return sec | {"runs_used": len(used), "ttft_fresh": f, "ttft_shared": s, "ratio": s / f if f and s else None,
+                  "failures": sum(1 for r in runs for k in ("fresh", "shared") if r[k]["failure"])}
 
 
 async def burst(target: Target, prompts: PromptFactory, users: list[int], repeats: int,
@@ -232,8 +263,33 @@ async def burst(target: Target, prompts: PromptFactory, users: list[int], repeat
                          "ttfts": ttfts, "failures": fails, "other_cpu": share})
             _log(f"burst {c} users run {i + 1}/{repeats}: TTFT median {runs[-1]['ttft_median'] or float('nan'):.2f} s, "
                  f"worst {runs[-1]['ttft_worst'] or float('nan'):.2f} s, {len(fails)} failed" + _busy(share))
-        out[str(c)] = {"users": c, "runs": runs,
-                       "ttft_median": median([r["ttft_median"] for r in runs]),
-                       "ttft_worst": median([r["ttft_worst"] for r in runs]),
-                       "failures": sum(len(r["failures"]) for r in runs)}
+        out[str(c)] = summarize_users({"users": c, "runs": runs})
     return out
+
+
+def summarize_users(sec: dict) -> dict:
+    runs = sec["runs"]
+    used = clean(runs)
+    return sec | {"runs_used": len(used), "ttft_median": median([r["ttft_median"] for r in used]),
+                  "ttft_worst": median([r["ttft_worst"] for r in used]),
+                  "failures": sum(len(r["failures"]) for r in runs)}
+
+
+def resummarize(res: dict) -> None:
+    """Recompute every median from the stored runs (results written by an earlier version, too)."""
+    bare = (res.get("reference") or {}).get("bare_loop") or {}
+    single = res.get("single") or {}
+    if bare.get("paired_with_single") and len(bare.get("runs", [])) == len(single.get("runs", [])):
+        for run, ref in zip(single["runs"], bare["runs"]):
+            run.setdefault("reference_e2e_tps", ref["e2e_tps"])
+            run.setdefault("reference_decode_tps", ref["decode_tps"])
+    if res.get("single"):
+        res["single"] = summarize_single(res["single"])
+    for key, fn in (("concurrency", summarize_level), ("burst", summarize_users)):
+        for k, sec in (res.get(key) or {}).items():
+            res[key][k] = fn(sec)
+    if res.get("prefix"):
+        res["prefix"] = summarize_prefix(res["prefix"])
+    if bare.get("paired_with_single") and res["single"].get("reference_e2e_tps"):
+        bare["e2e_tps"] = res["single"]["reference_e2e_tps"]  # the runs paired with the quiet HTTP runs
+        bare["decode_tps"] = res["single"]["reference_decode_tps"]
