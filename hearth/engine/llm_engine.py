@@ -99,7 +99,9 @@ class LlamaEngine:
         cache = PrefixCache(runner, n_slots)
         self._cache = cache
         self._scheduler = Scheduler(runner, cache, self.n_parallel, self._stats, self._finished)
-        self._embedder = Embedder(model, min(cfg.n_ctx, EMBED_CTX), threads, self._stats)
+        # one thread: a second multi-threaded OpenMP team in the process makes libgomp throttle its
+        # spin-waits, and generation then runs ~40% slower for the rest of the process's life
+        self._embedder = Embedder(model, min(cfg.n_ctx, EMBED_CTX), 1, self._stats)
         mid = cfg.model_id or Path(cfg.model_path).name.removesuffix(".gguf")
         self.model = ModelInfo(id=mid, n_ctx=cfg.n_ctx, created=int(os.path.getmtime(cfg.model_path)))
         self._tokenize, self._render = model.tokenize, model.render_chat
