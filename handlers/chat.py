@@ -42,6 +42,9 @@ async def create(body: dict):
         yield chunk([choice(i, ChatCompletionStreamDelta(role="assistant", content="")) for i in range(n)],
                     with_usage_field=include_usage)
         async for d in common.deltas(gens):
+            if d.finish_reason == common.FAILED:
+                yield common.failure_event()
+                return
             delta = ChatCompletionStreamDelta(content=d.text) if d.text else ChatCompletionStreamDelta()
             yield chunk([choice(d.index, delta, d.finish_reason)], with_usage_field=include_usage)
         if include_usage:

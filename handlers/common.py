@@ -13,7 +13,7 @@ from connexion import context
 from starlette.responses import JSONResponse, StreamingResponse
 
 from hearth.engine import api
-from hearth.errors import ApiError, from_engine, invalid_value
+from hearth.errors import from_engine, internal, invalid_value
 
 SEED_SPACE = 2**32
 
@@ -84,21 +84,32 @@ class Delta:
     finish_reason: str | None = None
 
 
-async def deltas(generations: list[api.Generation]) -> AsyncIterator[Delta]:
-    """Every choice's text deltas as they come, then one Delta per choice carrying its finish_reason."""
-    if len(generations) == 1:
-        async for text in generations[0]:
-            if text:
-                yield Delta(0, text)
-        yield Delta(0, "", generations[0].finish_reason)
-        return
-    queue: asyncio.Queue[Delta | None] = asyncio.Queue()
+FAILED = "error"  # a Delta's finish_reason when the engine failed the choice
 
-    async def pump(index: int, g: api.Generation) -> None:
+
+async def _choice(index: int, g: api.Generation) -> AsyncIterator[Delta]:
+    try:
         async for text in g:
             if text:
-                queue.put_nowait(Delta(index, text))
-        queue.put_nowait(Delta(index, "", g.finish_reason))
+                yield Delta(index, text)
+    except api.GenerationFailed:
+        yield Delta(index, "", FAILED)
+        return
+    yield Delta(index, "", g.finish_reason)
+
+
+async def deltas(generations: list[api.Generation]) -> AsyncIterator[Delta]:
+    """Every choice's text deltas as they come, then one Delta per choice carrying its finish_reason
+    (FAILED when the engine failed it)."""
+    if len(generations) == 1:
+        async for d in _choice(0, generations[0]):
+            yield d
+        return
+    queue: asyncio.Queue[Delta] = asyncio.Queue()
+
+    async def pump(index: int, g: api.Generation) -> None:
+        async for d in _choice(index, g):
+            queue.put_nowait(d)
 
     async with anyio.create_task_group() as tg:
         for i, g in enumerate(generations):
@@ -143,7 +154,15 @@ async def collect(generations: list[api.Generation], prompt_tokens: int | None =
     finally:
         for g in generations:
             g.cancel()
+    if FAILED in reasons:
+        raise internal(api.GenerationFailed("the engine failed a request"))
     return Collected(texts, reasons, usage(generations, prompt_tokens))
+
+
+def failure_event() -> dict:
+    """What a stream sends, in place of further chunks, when the engine failed it (as OpenAI does)."""
+    error = internal(api.GenerationFailed("the engine failed a streamed request"))
+    return {"error": {"message": error.message, "type": error.type, "param": None, "code": None}}
 
 
 async def _until_disconnect() -> None:

@@ -34,6 +34,9 @@ async def create(body: dict):
             if text:
                 yield common.dump(response([choice(i, text)], with_usage_field=include_usage))
         async for d in common.deltas(gens):
+            if d.finish_reason == common.FAILED:
+                yield common.failure_event()
+                return
             yield common.dump(response([choice(d.index, d.text, d.finish_reason)], with_usage_field=include_usage))
         if include_usage:
             yield common.dump(response([], CompletionUsage(**common.usage(gens))))

@@ -7,15 +7,17 @@ from hearth.engine import api
 
 
 class FakeGeneration:
-    def __init__(self, pieces):
+    def __init__(self, pieces, fail_after=None):
         self.pieces, self.prompt_tokens, self.completion_tokens, self.finish_reason = pieces, 3, 0, None
-        self.cancelled = False
+        self.cancelled, self.fail_after = False, fail_after
 
     async def __aiter__(self):
         for piece in self.pieces:
             if self.cancelled:
                 break
             await asyncio.sleep(0)
+            if self.completion_tokens == self.fail_after:
+                raise api.GenerationFailed("boom")
             self.completion_tokens += 1
             yield piece
         self.finish_reason = "stop"
@@ -25,8 +27,8 @@ class FakeGeneration:
 
 
 class FakeEngine:
-    def __init__(self, state=api.LoadState.READY, overloaded=False):
-        self.state, self.overloaded = state, overloaded
+    def __init__(self, state=api.LoadState.READY, overloaded=False, fail_after=None):
+        self.state, self.overloaded, self.fail_after = state, overloaded, fail_after
         self.model = api.ModelInfo(id="fake-model", n_ctx=256, created=0) if state == api.LoadState.READY else None
         self.started = self.closed = False
 
@@ -46,7 +48,7 @@ class FakeEngine:
 
     async def submit(self, prompt, params):
         self._check()
-        return FakeGeneration(["Hel", "lo", "!"])
+        return FakeGeneration(["Hel", "lo", "!"], self.fail_after)
 
     async def embed(self, texts):
         self._check()

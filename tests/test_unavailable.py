@@ -1,4 +1,7 @@
-"""503 and 404 states a real model cannot be held in on demand, through the real app over a fake engine."""
+"""States a real model cannot be held in on demand (loading, a full queue, an engine failure),
+through the real app over a fake engine."""
+import json
+
 import httpx
 import pytest
 
@@ -42,3 +45,18 @@ async def test_models_list_is_empty_while_loading():
     transport = httpx.ASGITransport(app=create_app(FakeEngine(state=api.LoadState.LOADING)))
     async with httpx.AsyncClient(transport=transport, base_url="http://test/v1") as client:
         assert (await client.get("/models")).json() == {"object": "list", "data": []}
+
+
+@pytest.mark.parametrize("n", [1, 2])
+async def test_engine_failure_is_a_500_server_error_not_a_hang(n):
+    r = await post(FakeEngine(fail_after=1), "/chat/completions", {**CHAT, "n": n})
+    assert r.status_code == 500
+    error = r.json()["error"]
+    assert error["type"] == "server_error" and "request id" in error["message"]
+
+
+async def test_engine_failure_mid_stream_sends_an_error_event():
+    r = await post(FakeEngine(fail_after=1), "/completions", {"model": "m", "prompt": "a", "stream": True})
+    events = [line[6:] for line in r.text.splitlines() if line.startswith("data: ")]
+    assert '"text":"Hel"' in events[0]
+    assert json.loads(events[1])["error"]["type"] == "server_error"

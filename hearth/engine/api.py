@@ -56,7 +56,8 @@ class Generation(Protocol):
     completion_tokens: int
     finish_reason: str | None  # "stop" | "length", set when iteration ends
 
-    def __aiter__(self) -> AsyncIterator[str]: ...
+    def __aiter__(self) -> AsyncIterator[str]:
+        """Raises GenerationFailed when the engine could not finish the request."""
 
     def cancel(self) -> None:
         """Idempotent. The sequence leaves the batch at the next step and its KV cells are freed."""
@@ -130,3 +131,7 @@ class ContextLengthExceeded(EngineError):
     prompt_tokens: int = 0
     n_ctx: int = 0
 
+
+@dataclass
+class GenerationFailed(EngineError):
+    """500 server_error: the engine failed while running the request (a bug; logged)."""

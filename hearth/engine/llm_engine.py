@@ -74,6 +74,8 @@ class LlamaEngine:
         self._thread.start()
 
     def close(self) -> None:
+        """Final: later requests get ModelNotLoaded."""
+        self.state = LoadState.EMPTY
         self._closing = True
         self._inbox.put(None)
         if self._thread is not None and self._thread is not threading.current_thread():

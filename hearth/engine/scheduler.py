@@ -37,6 +37,8 @@ class Scheduler:
             if seq.cancelled:
                 self._leave(seq, None)
                 continue
+            seq.status = Status.PREFILL
+            self.running.append(seq)  # before anything that can raise, so that fail_all ends it
             fut, fut_n = self.cache.best_future(seq.prompt)
             n = self.cache.acquire(seq)
             seq.n_done = seq.n_cached = n
@@ -45,8 +47,6 @@ class Scheduler:
             if fut is not None and fut_n >= n + COALESCE_MIN:
                 seq.wait = (fut, fut.seq, fut_n)  # prefill once: copy it when the other gets there
             seq.sampler = self.runner.sampler(seq.params)
-            seq.status = Status.PREFILL
-            self.running.append(seq)
 
     def _resolve_wait(self, seq: Sequence) -> None:
         src, owner, n = seq.wait
@@ -147,7 +147,7 @@ class Scheduler:
         if seq.sampler is not None:
             self.runner.free_sampler(seq.sampler)
             seq.sampler = None
-        self.cache.release(seq, keep=reason is not None)  # a cancelled sequence's cells are freed
+        self.cache.release(seq, keep=reason in ("stop", "length"))  # a cancelled sequence's cells are freed
         seq.wait = None
         self.stats["completion_tokens"] += seq.n_out
         self.stats["cancelled" if reason is None else "finished"] += 1
@@ -155,6 +155,7 @@ class Scheduler:
         seq.finish(reason, flush)  # last: the handler may read the counters as soon as it sees the end
 
     def fail_all(self, message: str) -> None:
+        self.runner.n = 0  # drop a half-built batch
         for seq in list(self.running) + list(self.waiting):
-            self._leave(seq, "length")
+            self._leave(seq, "error")
         self.waiting.clear()

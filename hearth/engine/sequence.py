@@ -6,7 +6,7 @@ import codecs
 import enum
 import itertools
 
-from hearth.engine.api import SamplingParams
+from hearth.engine.api import GenerationFailed, SamplingParams
 
 _ids = itertools.count()
 _END = object()
@@ -38,6 +38,8 @@ class Stream:
         while True:
             item = await self._queue.get()
             if item is _END:
+                if self.finish_reason == "error":
+                    raise GenerationFailed("The engine failed while generating this response; see the server log.")
                 return
             yield item
 
