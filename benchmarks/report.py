@@ -130,8 +130,18 @@ def table(res: dict) -> str:
                     left.append(f"{name} {unit}{k} {len(sec['runs']) - sec['runs_used']} of {len(sec['runs'])}")
         if left:
             lines.append("  runs left out of the medians (other processes over 10% of the CPUs): " + ", ".join(left))
+        noisy = []
+        for name in ("single", "prefix"):
+            runs = (res.get(name) or {}).get("runs") or []
+            if runs and all((r.get("other_cpu") or 0) > 0.10 for r in runs):
+                noisy.append(name)
+        for name, unit in (("concurrency", "C="), ("burst", "users=")):
+            for k, sec in (res.get(name) or {}).items():
+                if sec.get("runs") and all((r.get("other_cpu") or 0) > 0.10 for r in sec["runs"]):
+                    noisy.append(f"{name} {unit}{k}")
+        if noisy:
+            lines.append("  WARNING: no quiet run at all, figures not comparable: " + ", ".join(noisy))
         busy = [k for k, v in machine.items() if k == "reference" and (v.get("other") or 0) > 0.10]
-        busy += [name for name in ("single", "prefix") if (res.get(name) or {}).get("runs_used") == 0]
         if busy:
             lines.append(f"  WARNING: other processes were busy during {', '.join(busy)}: on 2 cores llama.cpp"
                          " slows many times over; those figures are not comparable")
