@@ -26,10 +26,10 @@ async def stream_completion(client, prompt, max_tokens, **extra):
 
 def test_concurrent_streams_each_complete_with_their_own_tokens(server):
     async def main():
-        client = AsyncOpenAI(base_url=server, api_key="k", max_retries=0, timeout=180)
-        prompts = [f"{COUNTING[:-1]} {i}," for i in range(6)]
-        alone = [await stream_completion(client, p, 24, temperature=0) for p in prompts[:2]]
-        together = await asyncio.gather(*(stream_completion(client, p, 24, temperature=0) for p in prompts))
+        async with AsyncOpenAI(base_url=server, api_key="k", max_retries=0, timeout=180) as client:
+            prompts = [f"{COUNTING[:-1]} {i}," for i in range(6)]
+            alone = [await stream_completion(client, p, 24, temperature=0) for p in prompts[:2]]
+            together = await asyncio.gather(*(stream_completion(client, p, 24, temperature=0) for p in prompts))
         for text, finish, tokens in together:
             assert tokens == 24 and finish == "length" and text
         assert [t[0] for t in together[:2]] == [t[0] for t in alone]
