@@ -11,7 +11,10 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "hearth: creating $venv" >&2
   python3 -m venv "$venv"
 fi
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+installed() {  # the test extras include everything the server needs
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] || { [ -z "$extras" ] && [ "$(cat "$venv/.hearth-installed-test" 2>/dev/null)" = "$want" ]; }
+}
+if ! installed; then
   echo "hearth: installing dependencies (the first time this compiles llama.cpp: about 6 minutes on 2 cores)" >&2
   "$venv/bin/python" -m pip install --quiet --upgrade pip
   "$venv/bin/python" -m pip install --progress-bar on -c "$root/constraints.txt" -e "$root${extras:+[$extras]}"
