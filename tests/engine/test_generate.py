@@ -1,5 +1,4 @@
 """Generation with the real model: counters, stops, the context ceiling, errors, UTF-8, seeds."""
-import asyncio
 
 import pytest
 
