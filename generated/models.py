@@ -53,37 +53,12 @@ class ChatCompletionRequestMessage(BaseModel):
     name: str | None = None
 
 
-class CreateChatCompletionRequest(BaseModel):
-    model: str = Field(..., min_length=1)
+class ResponseFormat(BaseModel):
     """
-    Any non-empty string routes to the loaded model; `GET /v1/models` gives its true id.
+    Only plain text output is supported.
     """
-    messages: list[ChatCompletionRequestMessage] = Field(..., min_length=1)
-    temperature: float | None = Field(0.8, ge=0.0, le=2.0)
-    top_p: float | None = Field(0.95, ge=0.0, le=1.0)
-    max_tokens: int | None = Field(None, ge=-1)
-    """
-    -1 (the default) generates until a stop token or the context ceiling; 0 is invalid.
-    """
-    max_completion_tokens: int | None = Field(None, ge=-1)
-    """
-    Alias of max_tokens.
-    """
-    stop: StopSequences | None = None
-    seed: int | None = None
-    presence_penalty: float | None = Field(0, ge=-2.0, le=2.0)
-    frequency_penalty: float | None = Field(0, ge=-2.0, le=2.0)
-    n: int | None = Field(1, ge=1, le=16)
-    """
-    Choices to generate; with a seed, choice i uses seed + i.
-    """
-    stream: bool | None = False
-    stream_options: StreamOptions | None = None
-    logprobs: bool | None = None
-    """
-    Only false is supported.
-    """
-    user: str | None = None
+
+    type: Literal['text']
 
 
 class ChatCompletionResponseMessage(BaseModel):
@@ -274,3 +249,41 @@ class Model(BaseModel):
 class ListModelsResponse(BaseModel):
     object: Literal['list']
     data: list[Model]
+
+
+class CreateChatCompletionRequest(BaseModel):
+    model: str = Field(..., min_length=1)
+    """
+    Any non-empty string routes to the loaded model; `GET /v1/models` gives its true id.
+    """
+    messages: list[ChatCompletionRequestMessage] = Field(..., min_length=1)
+    temperature: float | None = Field(0.8, ge=0.0, le=2.0)
+    top_p: float | None = Field(0.95, ge=0.0, le=1.0)
+    max_tokens: int | None = Field(None, ge=-1)
+    """
+    -1 (the default) generates until a stop token or the context ceiling; 0 is invalid.
+    """
+    max_completion_tokens: int | None = Field(None, ge=-1)
+    """
+    Alias of max_tokens.
+    """
+    stop: StopSequences | None = None
+    seed: int | None = None
+    presence_penalty: float | None = Field(0, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(0, ge=-2.0, le=2.0)
+    n: int | None = Field(1, ge=1, le=16)
+    """
+    Choices to generate; with a seed, choice i uses seed + i.
+    """
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    logprobs: bool | None = None
+    """
+    Only false is supported.
+    """
+    tools: list[dict[str, Any]] | None = Field(None, max_length=0)
+    """
+    Tool calling is not supported; an empty list or null is accepted.
+    """
+    response_format: ResponseFormat | None = None
+    user: str | None = None

@@ -91,3 +91,18 @@ def test_garbage_never_hurts_the_server(server):
     """After every kind of bad input above, the server still answers a real request."""
     r = httpx.post(f"{server}/chat/completions", json={"model": "m", "messages": MSG, "max_tokens": 2}, timeout=60)
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize("extra,param", [
+    ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+    ({"response_format": {"type": "json_object"}}, "response_format.type"),
+])
+def test_known_but_unsupported_fields_are_refused_not_ignored(server, extra, param):
+    r = httpx.post(f"{server}/chat/completions", json={"model": "m", "messages": MSG, "max_tokens": 2, **extra})
+    assert r.status_code == 422 and error_of(r)["param"] == param
+
+
+def test_unsupported_fields_with_their_neutral_values_are_accepted(server):
+    body = {"model": "m", "messages": MSG, "max_tokens": 2, "tools": [], "response_format": {"type": "text"},
+            "some_future_field": {"x": 1}}
+    assert httpx.post(f"{server}/chat/completions", json=body, timeout=60).status_code == 200
