@@ -83,25 +83,42 @@ class PrefixCache:
         return best, best_n
 
     def acquire(self, seq) -> int:
-        """Give `seq` a slot holding the longest cached prefix of its prompt; returns that length."""
+        """Give `seq` the lowest idle slot, holding the longest cached prefix of its prompt; returns
+        that length.
+
+        Running sequences are packed into the lowest stream ids: measured here, a decode step costs
+        ~20% more when the running sequences sit in streams 8-15 rather than 0-7 (llama.cpp's
+        attention spans the streams up to the highest one in the batch). What the lowest idle slot
+        cached moves to the least recently used idle slot, so eviction stays LRU."""
         self._clock += 1
         src, n = self.best(seq.prompt)
-        if src is not None and src.seq is None:
-            target = src  # take the idle cache entry over in place
+        idle = [s for s in self.slots if s.seq is None]
+        target = min(idle, key=lambda s: s.id)
+        if src is target:  # take the idle cache entry over in place
             if len(target.tokens) > n:
                 self.runner.seq_trim(target.id, n)
                 del target.tokens[n:]
             target.n_exact = min(target.n_exact, n)
         else:
-            idle = [s for s in self.slots if s.seq is None]
-            target = min(idle, key=lambda s: (len(s.tokens) > 0, s.stamp))  # empty first, then LRU
-            if target.tokens:
+            others = [s for s in idle if s is not target and s is not src]
+            victim = min(others, key=lambda s: (len(s.tokens) > 0, s.stamp)) if others else None
+            if target.tokens and victim is not None and (not victim.tokens or victim.stamp < target.stamp):
+                if victim.tokens:
+                    self.evictions += 1
+                self._move(target, victim)
+            elif target.tokens:
                 self.evictions += 1
             self.load(target, src, n)
         target.seq = seq
         target.stamp = self._clock
         seq.slot = target
         return n
+
+    def _move(self, src: Slot, dst: Slot) -> None:
+        """dst takes over src's cached cells (src is about to be overwritten)."""
+        self.runner.seq_copy_prefix(src.id, dst.id, len(src.tokens))
+        dst.tokens, dst.n_exact, dst.stamp = src.tokens, src.n_exact, src.stamp
+        self.copies += 1
 
     def load(self, target: Slot, src: Slot | None, n: int) -> None:
         """Make `target` hold the first n tokens of `src` (n == 0: empty it)."""
