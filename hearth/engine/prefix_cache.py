@@ -87,9 +87,9 @@ class PrefixCache:
         that length.
 
         Running sequences are packed into the lowest stream ids: measured here, a decode step costs
-        ~20% more when the running sequences sit in streams 8-15 rather than 0-7 (llama.cpp's
-        attention spans the streams up to the highest one in the batch). What the lowest idle slot
-        cached moves to the least recently used idle slot, so eviction stays LRU."""
+        ~20% more CPU when the running sequences sit in streams 8-15 rather than 0-7 (not yet
+        traced inside llama.cpp). What the lowest idle slot cached moves to the least recently used
+        idle slot, so eviction stays LRU."""
         self._clock += 1
         src, n = self.best(seq.prompt)
         idle = [s for s in self.slots if s.seq is None]
