@@ -5,8 +5,8 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import AsyncIterator, Awaitable, Callable
 
 import anyio
 from connexion import context
@@ -125,7 +125,7 @@ async def deltas(generations: list[api.Generation]) -> AsyncIterator[Delta]:
 class Collected:
     texts: list[str]
     finish_reasons: list[str]
-    usage: dict = field(default_factory=dict)
+    usage: dict
 
 
 def usage(generations: list[api.Generation], prompt_tokens: int | None = None) -> dict:
@@ -134,26 +134,37 @@ def usage(generations: list[api.Generation], prompt_tokens: int | None = None) -
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+async def until_done_or_disconnect(work: Callable[[], Awaitable[None]], receive, generations) -> None:
+    """Run `work` to its end unless the client disconnects first (noticed even while no token is
+    being produced); either way, the generations are cancelled when this returns."""
+
+    async def run(cancel_scope: anyio.CancelScope) -> None:
+        await work()
+        cancel_scope.cancel()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run, tg.cancel_scope)
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+    finally:
+        for g in generations:
+            g.cancel()
+
+
 async def collect(generations: list[api.Generation], prompt_tokens: int | None = None) -> Collected:
     """Run the choices to the end; a client that disconnects meanwhile cancels them."""
     texts = ["" for _ in generations]
     reasons = ["stop" for _ in generations]
 
-    async def gather(cancel_scope: anyio.CancelScope) -> None:
+    async def gather() -> None:
         async for d in deltas(generations):
             texts[d.index] += d.text
             if d.finish_reason:
                 reasons[d.index] = d.finish_reason
-        cancel_scope.cancel()
 
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(gather, tg.cancel_scope)
-            await _until_disconnect()
-            tg.cancel_scope.cancel()
-    finally:
-        for g in generations:
-            g.cancel()
+    await until_done_or_disconnect(gather, context.receive, generations)
     if FAILED in reasons:
         raise internal(api.GenerationFailed("the engine failed a request"))
     return Collected(texts, reasons, usage(generations, prompt_tokens))
@@ -165,19 +176,17 @@ def failure_event() -> dict:
     return {"error": {"message": error.message, "type": error.type, "param": None, "code": None}}
 
 
-async def _until_disconnect() -> None:
-    receive = context.receive
-    while (await receive())["type"] != "http.disconnect":
-        pass
+def dump(model) -> dict:
+    return model.model_dump(mode="json", exclude_unset=True)
 
 
 def json_response(model) -> JSONResponse:
-    return JSONResponse(model.model_dump(mode="json", exclude_unset=True))
+    return JSONResponse(dump(model))
 
 
 class EventStream(StreamingResponse):
     """SSE over a chunk generator. The generations are cancelled when the stream ends for any
-    reason, the client's disconnect included (noticed even while no token is being produced)."""
+    reason, the client's disconnect included."""
 
     def __init__(self, chunks: AsyncIterator[dict], generations: list[api.Generation]):
         super().__init__(
@@ -194,25 +203,13 @@ class EventStream(StreamingResponse):
         yield b"data: [DONE]\n\n"
 
     async def __call__(self, scope, receive, send):
-        async def stream(cancel_scope: anyio.CancelScope) -> None:
+        async def stream() -> None:
             try:
                 await self.stream_response(send)
             except OSError:
                 pass  # the client went away mid-write
-            cancel_scope.cancel()
 
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(stream, tg.cancel_scope)
-                await self.listen_for_disconnect(receive)
-                tg.cancel_scope.cancel()
-        finally:
-            for g in self.generations:
-                g.cancel()
-
-
-def dump(model) -> dict:
-    return model.model_dump(mode="json", exclude_unset=True)
+        await until_done_or_disconnect(stream, receive, self.generations)
 
 
 async def respond(req, generations, stream_chunks: Callable, build_response: Callable, prompt_tokens=None):

@@ -42,7 +42,7 @@ class BodyLimitMiddleware:
             return await self.app(scope, receive, send)
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                raise errors.ApiError(413, errors._STATUS_MESSAGES[413])
+                raise errors.body_too_large()
         seen = 0
 
         async def counting_receive():
@@ -50,7 +50,7 @@ class BodyLimitMiddleware:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise errors.ApiError(413, errors._STATUS_MESSAGES[413])
+                raise errors.body_too_large()
             return message
 
         await self.app(scope, counting_receive, send)

@@ -43,6 +43,10 @@ class ApiError(Exception):
         )
 
 
+def body_too_large() -> ApiError:
+    return ApiError(413, STATUS_MESSAGES[413])
+
+
 def invalid_value(param: str, message: str) -> ApiError:
     return ApiError(422, message, code="invalid_value", param=param)
 
@@ -68,7 +72,7 @@ def internal(exc: BaseException) -> ApiError:
     return ApiError(500, f"Internal server error (request id {request_id}).", type=SERVER_ERROR)
 
 
-_STATUS_MESSAGES = {
+STATUS_MESSAGES = {
     404: "Unknown route. This server serves /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models.",
     405: "Method not allowed on this route.",
     413: "Request body too large.",
@@ -79,7 +83,7 @@ _STATUS_MESSAGES = {
 def _from_status(status: int, detail: str | None, headers=None) -> ApiError:
     if status >= 500:
         return ApiError(status, detail or "Server error.", type=SERVER_ERROR, headers=dict(headers or {}))
-    message = _STATUS_MESSAGES.get(status) or detail or "Bad request."
+    message = STATUS_MESSAGES.get(status) or detail or "Bad request."
     return ApiError(status, message, headers=dict(headers or {}))
 
 
@@ -92,9 +96,9 @@ def handle_problem(_request: ConnexionRequest, exc: ProblemException) -> Connexi
     detail = exc.detail if isinstance(exc.detail, str) else exc.title
     if detail == "RequestBody is required":
         detail = "The request body is empty; expected a JSON object."
-    code = "invalid_json" if exc.status == 400 else None
     error = _from_status(exc.status, detail, exc.headers)
-    error.code = error.code or code
+    if exc.status == 400:
+        error.code = "invalid_json"
     return error.response()
 
 
