@@ -1,7 +1,7 @@
 """POST /chat/completions replayed through the official SDK, plain and streamed."""
 from __future__ import annotations
 
-from conformance.cases.common import FINISH, sdk_create, usage_adds_up, wire_stream
+from conformance.cases.common import FINISH, sdk_create, usage_adds_up, usage_chunk_last, wire_stream
 from conformance.checks import expect, ok_json
 from conformance.runner import Skipped, case
 from conformance.target import Target
@@ -86,11 +86,7 @@ def stream_wire(t: Target) -> None:
 def stream_usage(t: Target) -> None:
     response, events = t.stream(ROUTE, t.chat_body(max_tokens=6, stream=True, stream_options={"include_usage": True}))
     wire_stream(t, ROUTE, response, events)
-    last = events.chunks[-1]
-    expect(last.get("choices") == [], f"the usage chunk must have choices [], got {last.get('choices')!r}")
-    usage_adds_up(last.get("usage"), 6)
-    earlier = [c.get("usage") for c in events.chunks[:-1]]
-    expect(all(u is None for u in earlier), "chunks before the last carry a usage (expected null)")
+    last = usage_chunk_last(events, 6)
     n_content = sum(1 for c in events.chunks[:-1] for ch in c["choices"] if ch.get("delta", {}).get("content"))
     expect(n_content <= last["usage"]["completion_tokens"] + 1, "more content chunks than completion tokens")
 

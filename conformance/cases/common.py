@@ -30,6 +30,17 @@ def usage_adds_up(usage: dict | None, max_completion: int | None = None) -> None
         expect(0 <= c <= max_completion, f"completion_tokens {c} outside 0..max_tokens={max_completion}")
 
 
+def usage_chunk_last(stream: Stream, max_completion: int) -> dict:
+    """With stream_options.include_usage: the last chunk has `choices: []` and usage that adds up,
+    and no chunk before it carries a usage. Returns that last chunk."""
+    last = stream.chunks[-1]
+    expect(last.get("choices") == [], f"the usage chunk must have choices [], got {last.get('choices')!r}")
+    usage_adds_up(last.get("usage"), max_completion)
+    earlier = [c.get("usage") for c in stream.chunks[:-1]]
+    expect(all(u is None for u in earlier), "chunks before the last carry a usage (expected null)")
+    return last
+
+
 def wire_stream(t: Target, route: str, response: Any, stream: Stream) -> None:
     """SSE framing and every chunk's shape: text/event-stream, JSON events, `[DONE]` last."""
     if response.status_code != 200:
