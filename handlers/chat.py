@@ -1,7 +1,7 @@
 """POST /v1/chat/completions"""
 from __future__ import annotations
 
-from generated.models import (
+from generated.openai import (
     ChatCompletionChoice,
     ChatCompletionResponseMessage,
     ChatCompletionStreamChoice,

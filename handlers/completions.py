@@ -1,7 +1,7 @@
 """POST /v1/completions"""
 from __future__ import annotations
 
-from generated.models import CompletionChoice, CompletionUsage, CreateCompletionRequest, CreateCompletionResponse
+from generated.openai import CompletionChoice, CompletionUsage, CreateCompletionRequest, CreateCompletionResponse
 from handlers import common
 from hearth.engine import api
 from hearth.errors import invalid_value

@@ -5,7 +5,7 @@ import base64
 
 import numpy as np
 
-from generated.models import CreateEmbeddingRequest, CreateEmbeddingResponse, Embedding, EmbeddingUsage
+from generated.openai import CreateEmbeddingRequest, CreateEmbeddingResponse, Embedding, EmbeddingUsage
 from handlers import common
 from hearth.engine import api
 from hearth.errors import from_engine, invalid_value

@@ -1,7 +1,7 @@
 """GET /v1/models and GET /v1/models/{model_id}"""
 from __future__ import annotations
 
-from generated.models import ListModelsResponse, Model
+from generated.openai import ListModelsResponse, Model
 from handlers import common
 from hearth.errors import ApiError
 

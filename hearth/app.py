@@ -1,4 +1,4 @@
-"""The ASGI app: Connexion routes openapi/openai.yaml to handlers/, over one engine."""
+"""The ASGI app: Connexion routes every document in openapi/ to handlers/, over one engine."""
 from __future__ import annotations
 
 import contextlib
@@ -15,7 +15,7 @@ from hearth import errors
 from hearth.engine import Engine
 from hearth.validation import OpenAIJSONBodyValidator
 
-SPEC = Path(__file__).resolve().parent.parent / "openapi" / "openai.yaml"
+SPECS = sorted((Path(__file__).resolve().parent.parent / "openapi").glob("*.yaml"))  # each names its own base path
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
@@ -66,11 +66,12 @@ def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_ori
             engine.close()
 
     app = AsyncApp(__name__, lifespan=lifespan)
-    app.add_api(
-        SPEC,
-        validator_map={"body": {"application/json": OpenAIJSONBodyValidator}},
-        swagger_ui_options=SwaggerUIOptions(swagger_ui=False),
-    )
+    for spec in SPECS:
+        app.add_api(
+            spec,
+            validator_map={"body": {"application/json": OpenAIJSONBodyValidator}},
+            swagger_ui_options=SwaggerUIOptions(swagger_ui=False),
+        )
     app.add_middleware(
         CORSMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,

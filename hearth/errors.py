@@ -8,7 +8,7 @@ from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from generated.models import Error, ErrorResponse
+from generated.openai import Error, ErrorResponse
 from hearth.engine import api as engine
 
 log = logging.getLogger("hearth")

@@ -3,20 +3,16 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv"
-extras=${HEARTH_EXTRAS:-}
-stamp="$venv/.hearth-installed${extras:+-$extras}"
+stamp="$venv/.hearth-installed"
 want=$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -d' ' -f1)
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "hearth: creating $venv" >&2
   python3 -m venv "$venv"
 fi
-installed() {  # the test extras include everything the server needs
-  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] || { [ -z "$extras" ] && [ "$(cat "$venv/.hearth-installed-test" 2>/dev/null)" = "$want" ]; }
-}
-if ! installed; then
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "hearth: installing dependencies (the first time this compiles llama.cpp: about 6 minutes on 2 cores)" >&2
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --progress-bar on -c "$root/constraints.txt" -e "$root${extras:+[$extras]}"
+  "$venv/bin/python" -m pip install --progress-bar on -c "$root/constraints.txt" -e "$root[test]"  # one install for serving, tests, conformance, generate and bench
   echo "$want" > "$stamp"
 fi
