@@ -160,6 +160,10 @@ class CreateCompletionRequest(BaseModel):
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     user: str | None = None
+    ttl: int | None = Field(None, ge=1)
+    """
+    LM Studio's idle TTL in seconds, for a model this request loads just in time: unloaded after that long without requests.
+    """
 
 
 class CompletionChoice(BaseModel):
@@ -216,6 +220,10 @@ class CreateEmbeddingRequest(BaseModel):
     Not supported; must be absent.
     """
     user: str | None = None
+    ttl: int | None = Field(None, ge=1)
+    """
+    LM Studio's idle TTL in seconds, for a model this request loads just in time: unloaded after that long without requests.
+    """
 
 
 class Embedding(BaseModel):
@@ -254,7 +262,7 @@ class ListModelsResponse(BaseModel):
 class CreateChatCompletionRequest(BaseModel):
     model: str = Field(..., min_length=1)
     """
-    Any non-empty string routes to the loaded model; `GET /v1/models` gives its true id.
+    A loaded instance id (`GET /v1/models`) or a model on disk (`GET /api/v1/models`, loaded just in time); any other string routes to the chat model loaded most recently.
     """
     messages: list[ChatCompletionRequestMessage] = Field(..., min_length=1)
     temperature: float | None = Field(0.8, ge=0.0, le=2.0)
@@ -287,3 +295,7 @@ class CreateChatCompletionRequest(BaseModel):
     """
     response_format: ResponseFormat | None = None
     user: str | None = None
+    ttl: int | None = Field(None, ge=1)
+    """
+    LM Studio's idle TTL in seconds, for a model this request loads just in time: unloaded after that long without requests.
+    """

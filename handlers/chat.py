@@ -23,10 +23,11 @@ def _message(m) -> api.ChatMessage:
 async def create(body: dict):
     req = CreateChatCompletionRequest.model_validate(body)
     n = req.n or 1
-    params = common.sampling(req, n)
     prompt = api.Prompt(messages=tuple(_message(m) for m in req.messages))
-    generations = await common.submit_all([prompt] * n, params, "messages")
-    completion_id, created, model = common.new_id("chatcmpl"), common.now(), common.model_id()
+    with common.use_model(req) as served:
+        params = common.sampling(req, n, served.info)
+        generations = await common.submit_all(served, [prompt] * n, params, "messages")
+    completion_id, created, model = common.new_id("chatcmpl"), common.now(), served.id
 
     def chunk(choices, usage=None, with_usage_field=False) -> dict:
         fields = dict(id=completion_id, object="chat.completion.chunk", created=created, model=model,

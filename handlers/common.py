@@ -1,4 +1,4 @@
-"""What the completion handlers share: engine access, sampling parameters, running choices, SSE."""
+"""What the completion handlers share: the model, sampling parameters, running choices, SSE."""
 from __future__ import annotations
 
 import asyncio
@@ -13,18 +13,23 @@ from connexion import context
 from starlette.responses import JSONResponse, StreamingResponse
 
 from hearth.engine import api
+from hearth.engine.registry import Lease, Registry
 from hearth.errors import from_engine, internal, invalid_value
 
 SEED_SPACE = 2**32
 
 
-def engine() -> api.Engine:
-    return context.scope["state"]["engine"]
+def registry() -> Registry:
+    return context.scope["state"]["registry"]
 
 
-def model_id() -> str:
-    model = engine().model
-    return model.id if model else ""
+def use_model(req, kind: str = "llm") -> Lease:
+    """The model serving `req.model` (loaded just in time if need be), held while the request is admitted:
+    `with common.use_model(req) as model: ... await submit_all(model, ...)`."""
+    try:
+        return registry().use(req.model, kind, ttl=getattr(req, "ttl", None))
+    except api.EngineError as exc:
+        raise from_engine(exc, "model") from None
 
 
 def new_id(prefix: str) -> str:
@@ -35,7 +40,7 @@ def now() -> int:
     return int(time.time())
 
 
-def sampling(req, n_choices: int) -> list[api.SamplingParams]:
+def sampling(req, n_choices: int, model: api.ModelInfo) -> list[api.SamplingParams]:
     """The request's sampling parameters, one set per choice (seeds differ per choice)."""
     if getattr(req, "logprobs", None):
         raise invalid_value("logprobs", "logprobs are not supported by this server.")
@@ -44,8 +49,7 @@ def sampling(req, n_choices: int) -> list[api.SamplingParams]:
         name, max_tokens = "max_completion_tokens", req.max_completion_tokens
     if max_tokens == 0:
         raise invalid_value(name, f"{name} must be at least 1, or -1 for no limit.")
-    model = engine().model
-    if model and max_tokens is not None and max_tokens > model.n_ctx:
+    if model.n_ctx and max_tokens is not None and max_tokens > model.n_ctx:
         raise invalid_value(name, f"{name} ({max_tokens}) exceeds the model's context ceiling ({model.n_ctx} tokens).")
     stop = req.stop.root if req.stop is not None else None
     stop = (stop,) if isinstance(stop, str) else tuple(getattr(stop, "root", stop) or ())
@@ -64,12 +68,13 @@ def sampling(req, n_choices: int) -> list[api.SamplingParams]:
     ]
 
 
-async def submit_all(prompts: list[api.Prompt], params: list[api.SamplingParams], param: str) -> list[api.Generation]:
-    """Admit every choice or none: on an error the ones already admitted are cancelled."""
+async def submit_all(model: Lease, prompts: list[api.Prompt], params: list[api.SamplingParams],
+                     param: str) -> list[api.Generation]:
+    """Admit every choice to the same model, or none: on an error the ones already admitted are cancelled."""
     generations: list[api.Generation] = []
     try:
         for prompt, p in zip(prompts, params):
-            generations.append(await engine().submit(prompt, p))
+            generations.append(await model.submit(prompt, p))
     except api.EngineError as exc:
         for g in generations:
             g.cancel()

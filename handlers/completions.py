@@ -12,11 +12,12 @@ async def create(body: dict):
     if req.suffix:
         raise invalid_value("suffix", "suffix is not supported by this server.")
     texts = [req.prompt] if isinstance(req.prompt, str) else req.prompt.root
-    params = common.sampling(req, len(texts))
-    if req.seed is None:  # one prompt per choice: without a seed, each samples on its own
-        params = [params[0]] * len(texts)
-    generations = await common.submit_all([api.Prompt(text=t) for t in texts], params, "prompt")
-    completion_id, created, model = common.new_id("cmpl"), common.now(), common.model_id()
+    with common.use_model(req) as served:
+        params = common.sampling(req, len(texts), served.info)
+        if req.seed is None:  # one prompt per choice: without a seed, each samples on its own
+            params = [params[0]] * len(texts)
+        generations = await common.submit_all(served, [api.Prompt(text=t) for t in texts], params, "prompt")
+    completion_id, created, model = common.new_id("cmpl"), common.now(), served.id
     echoed = texts if req.echo else [""] * len(texts)
 
     def response(choices, usage=None, with_usage_field=True) -> CreateCompletionResponse:

@@ -16,10 +16,11 @@ async def create(body: dict):
     if req.dimensions is not None:
         raise invalid_value("dimensions", "dimensions is not supported: vectors have the model's own size.")
     texts = [req.input.root] if isinstance(req.input.root, str) else [item.root for item in req.input.root]
-    try:
-        result = await common.engine().embed(texts)
-    except api.EngineError as exc:
-        raise from_engine(exc, "input") from None
+    with common.use_model(req, "embedding") as served:
+        try:
+            result = await served.embed(texts)
+        except api.EngineError as exc:
+            raise from_engine(exc, "input") from None
 
     def encode(vector: list[float]):
         if req.encoding_format == "base64":
@@ -30,7 +31,7 @@ async def create(body: dict):
         CreateEmbeddingResponse(
             object="list",
             data=[Embedding(index=i, object="embedding", embedding=encode(v)) for i, v in enumerate(result.vectors)],
-            model=common.model_id(),
+            model=served.id,
             usage=EmbeddingUsage(prompt_tokens=result.prompt_tokens, total_tokens=result.prompt_tokens),
         )
     )

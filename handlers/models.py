@@ -7,10 +7,9 @@ from hearth.errors import ApiError
 
 
 def _loaded() -> list[Model]:
-    model = common.engine().model
-    if model is None:
-        return []
-    return [Model(id=model.id, object="model", created=model.created, owned_by=model.owned_by)]
+    """The loaded instances, with their true ids: the list changes the moment a load or unload completes."""
+    infos = [instance.info for instance in common.registry().loaded()]
+    return [Model(id=m.id, object="model", created=m.created, owned_by=m.owned_by) for m in infos]
 
 
 async def list_models():

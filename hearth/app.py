@@ -1,4 +1,4 @@
-"""The ASGI app: Connexion routes every document in openapi/ to handlers/, over one engine."""
+"""The ASGI app: Connexion routes every document in openapi/ to handlers/, over the model registry."""
 from __future__ import annotations
 
 import contextlib
@@ -13,21 +13,22 @@ from starlette.middleware.cors import CORSMiddleware
 
 from hearth import errors
 from hearth.engine import Engine
+from hearth.engine.registry import Registry
 from hearth.validation import OpenAIJSONBodyValidator
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "openapi").glob("*.yaml"))  # each names its own base path
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
-class EngineMiddleware:
-    """Hands the engine to handlers through the request scope (`handlers.common.engine()`)."""
+class RegistryMiddleware:
+    """Hands the model registry to handlers through the request scope (`handlers.common.registry()`)."""
 
-    def __init__(self, app, engine: Engine):
-        self.app, self.engine = app, engine
+    def __init__(self, app, registry: Registry):
+        self.app, self.registry = app, registry
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            scope.setdefault("state", {})["engine"] = self.engine
+            scope.setdefault("state", {})["registry"] = self.registry
         await self.app(scope, receive, send)
 
 
@@ -56,14 +57,18 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
-def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_origins=("*",)) -> AsyncApp:
+def create_app(models: Registry | Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_origins=("*",),
+               startup=()) -> AsyncApp:
+    """`models`: the registry (or one engine, served alone); `startup`: catalog entries loaded at start."""
+    registry = models if isinstance(models, Registry) else Registry.single(models)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app):
-        engine.start()
+        await registry.start(startup)
         try:
             yield
         finally:
-            engine.close()
+            await registry.close()
 
     app = AsyncApp(__name__, lifespan=lifespan)
     for spec in SPECS:
@@ -82,7 +87,7 @@ def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_ori
         max_age=600,
     )
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, max_bytes=max_body_bytes)
-    app.add_middleware(EngineMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, engine=engine)
+    app.add_middleware(RegistryMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, registry=registry)
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
     app.add_error_handler(ProblemException, errors.handle_problem)
     app.add_error_handler(HTTPException, errors.handle_http_exception)

@@ -1,4 +1,5 @@
-"""`hearth serve` starts the server; `hearth fetch-model` fetches the default model; `hearth conformance` runs the suite."""
+"""`hearth serve` starts the server; `hearth fetch-model` fetches the default model; `hearth conformance` runs the suite;
+`hearth ls|ps|load|unload` manage the models of a running server (hearth/client.py)."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from hearth import models
+from hearth import client, models
 from hearth.engine import api
 
 
@@ -26,8 +27,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-queue", type=int, default=64, help="requests that may wait; more get 503")
     serve.add_argument("--cors-origin", action="append", help="allowed browser origin (repeatable; default: *)")
     serve.add_argument("--verbose", action="store_true", help="show llama.cpp's logs and every request")
+    serve.add_argument("--models-dir", type=Path, help="models on disk, in LM Studio's layout publisher/model/file.gguf "
+                       "(default: ~/.cache/hearth/models; an LM Studio models folder works)")
+    serve.add_argument("--ttl", type=float, default=3600, help="idle seconds before a model loaded just in time is "
+                       "unloaded (default: 3600; 0: never); a request's `ttl` field overrides it")
+    serve.add_argument("--max-loaded", type=int, help="models loaded at once; a load evicts the least recently used "
+                       "idle one (default: no limit)")
+    serve.add_argument("--strict-models", action="store_true", help="a `model` naming no loaded or on-disk model "
+                       "gets 404 model_not_found (default: the chat model loaded most recently serves it)")
     sub.add_parser("fetch-model", help="fetch the default model into the cache and print its path")
     sub.add_parser("conformance", help="run the conformance suite (see python -m conformance --help)", add_help=False)
+    client.add_commands(sub)  # ls, ps, load, unload: talk to a running server
     return parser
 
 
@@ -67,20 +77,23 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from hearth.app import create_app
-    from hearth.engine import create_engine
+    from hearth.engine.catalog import Catalog
+    from hearth.engine.registry import LoadDefaults, Registry, default_factory
 
     model_path = args.model or models.default_model_path()
     if not Path(model_path).is_file():
         sys.exit(f"hearth: no such model file: {model_path}")
-    engine = create_engine(
-        api.EngineConfig(
-            model_path=str(model_path), model_id=args.model_id, n_ctx=args.ctx_size, n_threads=args.threads,
-            n_parallel=args.parallel, max_queue=args.max_queue, verbose=args.verbose,
-        )
-    )
+    factory = default_factory
     if delay := float(os.environ.get("HEARTH_TEST_LOAD_DELAY", "0")):
-        engine = DelayedStart(engine, delay)
-    app = create_app(engine, cors_origins=args.cors_origin or ("*",))
+        factory = lambda kind, config: DelayedStart(default_factory(kind, config), delay)  # noqa: E731
+    registry = Registry(
+        Catalog(args.models_dir or models.cache_dir()), factory=factory,
+        defaults=LoadDefaults(n_ctx=args.ctx_size, n_threads=args.threads, n_parallel=args.parallel,
+                              max_queue=args.max_queue, verbose=args.verbose),
+        jit_ttl=args.ttl or None, max_loaded=args.max_loaded, strict=args.strict_models,
+    )
+    startup = [(registry.entry_for_path(model_path, args.model_id), args.model_id)]
+    app = create_app(registry, cors_origins=args.cors_origin or ("*",), startup=startup)
     print(f"hearth: serving {model_path.name if hasattr(model_path, 'name') else model_path} "
           f"on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
@@ -99,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         print(models.default_model_path())
     elif args.command == "serve":
         serve(args)
+    else:
+        sys.exit(client.run(args))
 
 
 if __name__ == "__main__":

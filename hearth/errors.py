@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 
 from connexion.exceptions import ProblemException
@@ -56,14 +57,23 @@ def from_engine(exc: engine.EngineError, param: str) -> ApiError:
     if isinstance(exc, engine.ModelNotLoaded):
         return ApiError(404, exc.message, code="model_not_found", param="model")
     if isinstance(exc, engine.ModelLoading):
-        return ApiError(503, exc.message, code="model_loading", type=SERVER_ERROR,
-                        headers={"Retry-After": str(exc.retry_after)})
+        return ApiError(503, exc.message, code="model_loading", type=SERVER_ERROR, headers=retry_after(exc.retry_after))
     if isinstance(exc, engine.Overloaded):
         return ApiError(503, exc.message, code="server_overloaded", type=SERVER_ERROR,
                         headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, engine.WrongModelType):
+        return ApiError(400, exc.message, code="model_not_supported", param="model")
+    if isinstance(exc, engine.ModelLoadFailed):
+        log.error("%s", exc.message)
+        return ApiError(500, exc.message, code="model_load_failed", type=SERVER_ERROR)
     if isinstance(exc, engine.ContextLengthExceeded):
         return ApiError(400, exc.message, code="context_length_exceeded", param=param)
     return internal(exc)
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    """Retry-After in whole seconds, rounded up; retry-after-ms exact (the openai SDKs read it first)."""
+    return {"Retry-After": str(max(1, math.ceil(seconds))), "retry-after-ms": str(max(1, round(seconds * 1000)))}
 
 
 def internal(exc: BaseException) -> ApiError:

@@ -18,7 +18,7 @@ def client(server):
 
 def test_models_list_and_retrieve(client):
     models = client.models.list().data
-    assert len(models) == 1 and models[0].id == "SmolLM2-135M-Instruct.Q4_1"
+    assert len(models) == 1 and models[0].id == "smollm2-135m-instruct"
     assert client.models.retrieve(models[0].id).id == models[0].id
 
 
@@ -28,7 +28,7 @@ def test_seed_document_python_example(client):
         messages=[SYSTEM, USER], temperature=0.7, max_tokens=24,
     )
     choice = completion.choices[0]
-    assert completion.object == "chat.completion" and completion.model == "SmolLM2-135M-Instruct.Q4_1"
+    assert completion.object == "chat.completion" and completion.model == "smollm2-135m-instruct"
     assert choice.message.role == "assistant" and choice.message.content.strip()
     assert choice.finish_reason in ("stop", "length") and choice.logprobs is None
     assert completion.usage.completion_tokens <= 24 and completion.usage.prompt_tokens > 10

@@ -114,7 +114,7 @@ class ModelNotLoaded(EngineError):
 class ModelLoading(EngineError):
     """503 model_loading + Retry-After."""
 
-    retry_after: int = 1
+    retry_after: float = 1  # seconds (Retry-After is rounded up; retry-after-ms is exact)
 
 
 @dataclass
@@ -122,6 +122,16 @@ class Overloaded(EngineError):
     """503 server_overloaded + Retry-After: the waiting queue is full."""
 
     retry_after: int = 1
+
+
+@dataclass
+class WrongModelType(EngineError):
+    """400: chat or text completions on an embedding model (or, strictly, embeddings on a chat model)."""
+
+
+@dataclass
+class ModelLoadFailed(EngineError):
+    """500 model_load_failed: llama.cpp could not load a model file (a fault of the file, logged)."""
 
 
 @dataclass
