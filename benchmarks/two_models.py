@@ -1,0 +1,113 @@
+"""Two chat models busy at once must not be slower together than one: aggregate tok/s of two models x 4
+streams against one model x 8 streams, measured in the same run, in alternation (target: >= 0.9x).
+
+    python -m benchmarks.two_models                     # our server over a models dir of its own, ~2 min
+    python -m benchmarks.two_models --base-url URL --models KEY_A,KEY_B
+
+Model B is a copy of the default GGUF under another key (a copy, not a link: its weights are other
+pages of memory, as another model's would be), loaded through POST /api/v1/models/load. Every stream
+asks for 128 greedy tokens of a distinct long prompt; a stream that ends early fails the run.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from .client import Target, make_client, stream
+from .scenarios import list_prompt
+
+TARGET = 0.9
+N_TOKENS = 128
+
+
+async def _aggregate(targets: list[Target], max_tokens: int) -> tuple[float, list[str]]:
+    """Stream one prompt per target, all sent at once; (aggregate tok/s, failures)."""
+    async with make_client(len(targets)) as client:
+        t0 = time.perf_counter()
+        results = await asyncio.gather(*(stream(client, t, prompt=list_prompt(j), max_tokens=max_tokens)
+                                          for j, t in enumerate(targets)))
+        wall = time.perf_counter() - t0
+    fails = [f for f in (r.failure(max_tokens) for r in results) if f]
+    return sum(r.tokens for r in results if r.ok) / wall, fails
+
+
+async def two_models(a: Target, b: Target, repeats: int = 3, max_tokens: int = N_TOKENS, log=print) -> dict:
+    """Per repeat: one model x 8 (the reference), then models A and B x 4 each; the ratio of each pair."""
+    await _aggregate([a, b], 4)  # warm both
+    runs = []
+    for i in range(repeats):
+        one, fails_one = await _aggregate([a] * 8, max_tokens)
+        two, fails_two = await _aggregate([a] * 4 + [b] * 4, max_tokens)
+        runs.append({"one_model_8": one, "two_models_2x4": two, "ratio": two / one, "failures": fails_one + fails_two})
+        log(f"two-models run {i + 1}/{repeats}: one model x 8 {one:.1f} tok/s, two models x 4 {two:.1f} tok/s, "
+            f"ratio {two / one:.2f}" + (f", {len(fails_one + fails_two)} failed streams" if fails_one + fails_two else ""))
+    ratio = statistics.median(r["ratio"] for r in runs)
+    return {"runs": runs, "one_model_8": statistics.median(r["one_model_8"] for r in runs),
+            "two_models_2x4": statistics.median(r["two_models_2x4"] for r in runs), "ratio": ratio,
+            "target": TARGET, "met": ratio >= TARGET and not any(r["failures"] for r in runs)}
+
+
+def second_model_dir(model: Path) -> tuple[Path, str, str]:
+    """A models dir holding `model` (linked) and a copy of it under another key: (dir, key A, key B)."""
+    root = Path(tempfile.mkdtemp(prefix="hearth-bench-models-"))
+    (root / "bench/model-a-GGUF").mkdir(parents=True)
+    (root / "bench/model-a-GGUF" / model.name).symlink_to(model.resolve())
+    (root / "bench/model-b-GGUF").mkdir(parents=True)
+    shutil.copyfile(model, root / "bench/model-b-GGUF" / model.name)
+    return root, "model-a", "model-b"
+
+
+def ensure_loaded(origin: str, key: str) -> str:
+    """The instance id of `key`, loading it if no instance is loaded."""
+    for model in httpx.get(f"{origin}/api/v1/models", timeout=30).json()["models"]:
+        if model["key"] == key and model["loaded_instances"]:
+            return model["loaded_instances"][0]["id"]
+    r = httpx.post(f"{origin}/api/v1/models/load", json={"model": key}, timeout=300)
+    r.raise_for_status()
+    return r.json()["instance_id"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.two_models", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base-url", help="a Hearth server's /v1 URL (default: start our own)")
+    p.add_argument("--models", help="KEY_A,KEY_B: two chat models on the server's disk (with --base-url)")
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    if args.base_url:
+        key_a, key_b = args.models.split(",")
+        return _report(args.base_url, key_a, key_b, args.repeats)
+    from hearth.models import default_model_path
+
+    from .server import OwnServer
+
+    root, key_a, key_b = second_model_dir(default_model_path())
+    try:
+        with OwnServer(str(root / "bench/model-a-GGUF" / default_model_path().name),
+                       Path(tempfile.gettempdir()) / "hearth-bench-two-models.log",
+                       extra_args=["--models-dir", str(root)]) as server:
+            return _report(server.base_url, key_a, key_b, args.repeats)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _report(base_url: str, key_a: str, key_b: str, repeats: int) -> int:
+    origin = base_url.removesuffix("/v1")
+    a, b = Target(base_url, ensure_loaded(origin, key_a)), Target(base_url, ensure_loaded(origin, key_b))
+    result = asyncio.run(two_models(a, b, repeats))
+    print(f"two models x 4 streams: {result['two_models_2x4']:.1f} tok/s aggregate; one model x 8 streams (same run): "
+          f"{result['one_model_8']:.1f} tok/s; ratio {result['ratio']:.2f} (target >= {TARGET}: "
+          f"{'met' if result['met'] else 'missed'})")
+    return 0 if result["met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
