@@ -213,6 +213,14 @@ class Registry:
             await loop.run_in_executor(None, inst.engine.close)
         self.instances.clear()
 
+    def startup(self, model_path: str | os.PathLike, instance_id: str | None = None) -> list[tuple[CatalogEntry, str | None]]:
+        """What `hearth serve` loads at start: the model it names, and an embedding model on disk (if any)."""
+        first = self.entry_for_path(model_path, instance_id)
+        embedding = next((e for e in self._entries() if e.type == EMBEDDING), None)
+        if first.type == EMBEDDING or embedding is None:
+            return [(first, instance_id)]
+        return [(first, instance_id), (embedding, None)]
+
     def entry_for_path(self, path: str | os.PathLike, key: str | None = None) -> CatalogEntry:
         """The catalog entry of a file (`--model PATH`); a file outside the catalog gets an entry of its own."""
         path = Path(os.path.abspath(path))
@@ -260,7 +268,10 @@ class Registry:
             raise ModelNotLoaded(f"The model '{name}' does not exist: name a loaded instance (GET /v1/models) "
                                  "or a model on disk (GET /api/v1/models).")
         inst = self._newest(kind=kind)
-        if inst is None and kind == EMBEDDING and not any(e.type == EMBEDDING for e in self._entries()):
+        if inst is None and kind == EMBEDDING:  # embeddings need an embedding model: load the one on disk
+            entry = next((e for e in self._entries() if e.type == EMBEDDING), None)
+            if entry is not None:
+                return self._jit(entry, ttl)
             inst = self._newest(kind=LLM)  # no embedding model on disk: the chat model pools its own vectors
         if inst is None:
             what = "embedding model" if kind == EMBEDDING else "model"
