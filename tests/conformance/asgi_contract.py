@@ -35,7 +35,7 @@ def cap_generation(body) -> None:
     body.setdefault("max_tokens", MAX_TOKENS)
     for key in ("max_tokens", "max_completion_tokens"):
         value = body.get(key, 0)
-        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > MAX_TOKENS):
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and (value > MAX_TOKENS or value == -1)):
             body[key] = MAX_TOKENS
 
 
