@@ -53,7 +53,9 @@ class TokenOut:
 
     `piece` is exactly what this token contributed to the text: its bytes, or, for the token a stop
     string cut, the bytes before the stop string (its `logprob` stays the whole token's). The pieces of
-    a Generation's tokens, concatenated, are the UTF-8 of its text (content + tool-call text).
+    a Generation's tokens, concatenated, are the UTF-8 of its text (content + tool-call text); the one
+    exception is a character left incomplete when generation ends (max_tokens, the context ceiling),
+    which the text shows as U+FFFD, as decoding the pieces with errors="replace" does.
 
     Logprobs (only when SamplingParams.logprobs is not None) are the model's own distribution: the
     log-softmax of the raw logits, before logit_bias, penalties, constraints, temperature, top-k and
@@ -81,9 +83,9 @@ class ToolCallDelta:
 class Delta:
     """What one Generation yields: new content text, the tokens that produced it, new tool-call fragments.
 
-    For a request without a tool-call parser, `text.encode() == b"".join(t.piece for t in tokens)` for
-    every Delta (tokens are held back with their text: a token that ends mid-character, or that may be
-    the start of a stop string, comes out with the text it completes). With a parser, `text` is only
+    For a request without a tool-call parser, `text == b"".join(t.piece for t in tokens).decode(
+    "utf-8", "replace")` for every Delta (tokens are held back with their text: a token that ends
+    mid-character, or that may be the start of a stop string, comes out with the text it completes). With a parser, `text` is only
     the content; the tokens spell content and tool-call text together.
     """
 
