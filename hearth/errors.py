@@ -68,6 +68,8 @@ def from_engine(exc: engine.EngineError, param: str) -> ApiError:
         return ApiError(500, exc.message, code="model_load_failed", type=SERVER_ERROR)
     if isinstance(exc, engine.ContextLengthExceeded):
         return ApiError(400, exc.message, code="context_length_exceeded", param=param)
+    if isinstance(exc, engine.InvalidRequest):
+        return ApiError(exc.status, exc.message, code=exc.code, param=exc.param)
     return internal(exc)
 
 
