@@ -199,8 +199,9 @@ class Registry:
         for inst in list(self.instances.values()):
             if inst.adopted:
                 self._spawn(self._load(inst, []))
-        for entry, instance_id in startup:
-            self._start_load(entry, instance_id=instance_id)
+        previous = None
+        for entry, instance_id in startup:  # one after the other: the first (the chat model) is listed first
+            previous = self._start_load(entry, instance_id=instance_id, after=previous)
         self._ticker = asyncio.create_task(self._tick())
 
     async def close(self) -> None:
@@ -319,7 +320,7 @@ class Registry:
         return inst
 
     def _start_load(self, entry: CatalogEntry, *, context_length: int | None = None, ttl: float | None = None,
-                    instance_id: str | None = None) -> Instance:
+                    instance_id: str | None = None, after: Instance | None = None) -> Instance:
         """Registers the instance (LOADING) before anything awaits: every later request finds it."""
         evict = self._make_room()
         n_ctx = context_length or self.defaults.n_ctx
@@ -332,7 +333,7 @@ class Registry:
         inst = Instance(id=iid, entry=entry, engine=self.factory(entry.type, config), context_length=n_ctx, ttl=ttl,
                         expected_load_seconds=self._expected_load_seconds(entry))
         self.instances[iid] = inst
-        self._spawn(self._load(inst, evict))
+        self._spawn(self._load(inst, evict, after))
         return inst
 
     def _new_id(self, key: str) -> str:
@@ -364,7 +365,9 @@ class Registry:
             self.counters["evictions"] += 1
         return idle[:excess]
 
-    async def _load(self, inst: Instance, evict: list[Instance]) -> None:
+    async def _load(self, inst: Instance, evict: list[Instance], after: Instance | None = None) -> None:
+        if after is not None:
+            await after.loaded.wait()
         for old in evict:
             await self._unload(old)
         inst.load_started = time.monotonic()
