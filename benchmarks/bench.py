@@ -22,6 +22,8 @@ Scenarios (--scenarios, comma-separated):
                question: TTFT of each (chat, max_tokens 8).
   burst        issue 5: C = 1, 4, 8 users, one fresh ~1,000-token system prompt per burst, distinct
                questions, all sent at once (chat, max_tokens 16): TTFT median and worst.
+  two-models   opt-in (benchmarks/two_models.py): a second instance of the served model is loaded; aggregate
+               tok/s of the two x 4 streams against one x 8, pairs in alternation (target >= 0.9x).
 Medians over repeats (the machine is shared): --quick 1-2 repeats, else 3-5.
 Writes <out>/<label>.json (every sample), <out>/<label>.png, and <out>/compare.png with --compare.
 Targets (issues 4, 5) are checked on what was measured; a figure over failed streams misses its target.
@@ -48,6 +50,7 @@ from .scenarios import (PromptFactory, burst, concurrency, list_prompt, median, 
                         single_stream)
 
 SCENARIOS = ("reference", "single", "concurrency", "prefix", "burst")
+OPT_IN = ("two-models",)  # benchmarks/two_models.py: loads a second instance of the model on the server
 N_TOKENS = 128
 
 
@@ -73,7 +76,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--compare", nargs="+", metavar="JSON", help="only plot these earlier results together")
     a = p.parse_args(argv)
     a.scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
-    unknown = set(a.scenarios) - set(SCENARIOS)
+    unknown = set(a.scenarios) - set(SCENARIOS) - set(OPT_IN)
     if unknown:
         p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     a.levels = [int(x) for x in a.levels.split(",")]
@@ -81,7 +84,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return a
 
 
-REPEATS = {"reference": (5, 2), "single": (5, 2), "concurrency": (3, 1), "prefix": (5, 2), "burst": (3, 1)}
+REPEATS = {"reference": (5, 2), "single": (5, 2), "concurrency": (3, 1), "prefix": (5, 2), "burst": (3, 1),
+           "two-models": (3, 1)}
 
 
 def _repeats(a: argparse.Namespace, scenario: str) -> int:
@@ -189,6 +193,9 @@ async def run_http(a: argparse.Namespace, target: Target, prompts: PromptFactory
         res["prefix"] = await measure("prefix", lambda g: shared_prefix(target, prompts, _repeats(a, "prefix"), gate=g))
     if "burst" in a.scenarios:
         res["burst"] = await measure("burst", lambda g: burst(target, prompts, a.users, _repeats(a, "burst"), gate=g))
+    if "two-models" in a.scenarios:
+        from .two_models import on_server
+        res["two_models"] = await measure("two_models", lambda g: on_server(target, _repeats(a, "two-models"), g))
     return res
 
 

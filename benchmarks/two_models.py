@@ -39,13 +39,25 @@ async def _aggregate(targets: list[Target], max_tokens: int) -> tuple[float, lis
     return sum(r.tokens for r in results if r.ok) / wall, fails
 
 
-async def two_models(a: Target, b: Target, repeats: int = 3, max_tokens: int = N_TOKENS, log=print) -> dict:
-    """Per repeat: one model x 8 (the reference), then models A and B x 4 each; the ratio of each pair."""
+async def two_models(a: Target, b: Target, repeats: int = 3, max_tokens: int = N_TOKENS, log=print,
+                     gate=None) -> dict:
+    """Per repeat: one model x 8 (the reference), then models A and B x 4 each; the ratio of each pair.
+    `gate` (benchmarks.machine.Gate): waits for a quiet machine before each run and accounts for it."""
     await _aggregate([a, b], 4)  # warm both
+
+    async def measured(targets):
+        if gate is not None:
+            gate.before()
+        try:
+            return await _aggregate(targets, max_tokens)
+        finally:
+            if gate is not None:
+                gate.after()
+
     runs = []
     for i in range(repeats):
-        one, fails_one = await _aggregate([a] * 8, max_tokens)
-        two, fails_two = await _aggregate([a] * 4 + [b] * 4, max_tokens)
+        one, fails_one = await measured([a] * 8)
+        two, fails_two = await measured([a] * 4 + [b] * 4)
         runs.append({"one_model_8": one, "two_models_2x4": two, "ratio": two / one, "failures": fails_one + fails_two})
         log(f"two-models run {i + 1}/{repeats}: one model x 8 {one:.1f} tok/s, two models x 4 {two:.1f} tok/s, "
             f"ratio {two / one:.2f}" + (f", {len(fails_one + fails_two)} failed streams" if fails_one + fails_two else ""))
@@ -53,6 +65,22 @@ async def two_models(a: Target, b: Target, repeats: int = 3, max_tokens: int = N
     return {"runs": runs, "one_model_8": statistics.median(r["one_model_8"] for r in runs),
             "two_models_2x4": statistics.median(r["two_models_2x4"] for r in runs), "ratio": ratio,
             "target": TARGET, "met": ratio >= TARGET and not any(r["failures"] for r in runs)}
+
+
+async def on_server(target: Target, repeats: int, gate=None) -> dict:
+    """scripts/bench --scenarios two-models: B is a second instance of the served model (`key:2`: its own
+    llama.cpp model and context; the weights are pages of the same mmapped file), unloaded after."""
+    origin = target.base_url.removesuffix("/v1")
+    models = httpx.get(f"{origin}/api/v1/models", timeout=30).json()["models"]
+    key = next(m["key"] for m in models if any(i["id"] == target.model for i in m["loaded_instances"]))
+    r = httpx.post(f"{origin}/api/v1/models/load", json={"model": key}, timeout=300)
+    r.raise_for_status()
+    second = r.json()["instance_id"]
+    try:
+        b = Target(target.base_url, second, target.include_usage)
+        return await two_models(target, b, repeats, log=lambda m: print(f"bench: {m}", flush=True), gate=gate)
+    finally:
+        httpx.post(f"{origin}/api/v1/models/unload", json={"instance_id": second}, timeout=300)
 
 
 def second_model_dir(model: Path) -> tuple[Path, str, str]:
