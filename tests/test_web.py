@@ -112,6 +112,15 @@ def test_status_reports_the_server_and_the_last_requests(server):
     assert all(x["route"] != "/status" for x in status["recent"])  # the page's polls are not listed
 
 
+@pytest.mark.anyio
+async def test_status_while_loading_names_the_model_being_loaded():
+    engine = FakeEngine(state=api.LoadState.LOADING)
+    engine.config = api.EngineConfig(model_path="/models/Some-Model.Q4_1.gguf")
+    status = (await fake(engine, "GET", "/status")).json()
+    assert status["state"] == "loading"
+    assert status["models"] == [{"id": "Some-Model.Q4_1", "state": "loading", "n_ctx": None, "load_seconds": None}]
+
+
 def test_page_and_docs_are_served_from_the_package(server):
     base = origin(server)
     page = httpx.get(f"{base}/")

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from importlib import metadata
+from pathlib import Path
 from time import perf_counter
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -118,6 +119,14 @@ class Telemetry:
         model = getattr(self.engine, "model", None)
         return getattr(model, "id", None)
 
+    def _configured_id(self) -> str:
+        """The id a model being loaded will have (the engine knows it only once loaded)."""
+        config = getattr(self.engine, "config", None)
+        if getattr(config, "model_id", None):
+            return config.model_id
+        path = getattr(config, "model_path", None)
+        return Path(path).name.removesuffix(".gguf") if path else "(loading)"
+
     def state(self) -> str:
         state = getattr(self.engine, "state", "empty")
         return getattr(state, "value", state)
@@ -136,8 +145,8 @@ class Telemetry:
         models = []
         if model_id or state == "loading":
             model = getattr(self.engine, "model", None)
-            models.append({"id": model_id or "(loading)", "state": state, "n_ctx": getattr(model, "n_ctx", None),
-                           "load_seconds": self.load_seconds.get(model_id)})
+            models.append({"id": model_id or self._configured_id(), "state": state,
+                           "n_ctx": getattr(model, "n_ctx", None), "load_seconds": self.load_seconds.get(model_id)})
         return {
             "version": self.version,
             "state": state,

@@ -51,14 +51,14 @@ def test_answer_streams_token_by_token_with_ttft_and_rate(page, origin):
             for (const r of records) if (r.type === 'characterData' && r.target.parentElement?.closest('.msg.assistant')) window.updates++;
         }).observe(document.getElementById('messages'), {subtree: true, characterData: true, childList: true});
     }""")
-    ask(page, "Count from one to twenty in words.", 48)
+    ask(page, "Count from one to twenty in words.", 24)
     page.wait_for_selector(".msg.assistant.streaming")
-    page.wait_for_selector(".msg.assistant:not(.streaming)", timeout=90_000)
+    page.wait_for_selector(".msg.assistant:not(.streaming)", timeout=240_000)
     answer = page.text_content(".msg.assistant .text")
     assert len(answer) > 20
     assert page.evaluate("window.updates") >= 10, "the answer did not arrive token by token"
     meta = page.text_content(".msg.assistant .meta")
-    assert meta.startswith("TTFT ") and " tok/s · " in meta and "48 tokens" in meta, meta
+    assert meta.startswith("TTFT ") and " tok/s · " in meta and "24 tokens" in meta, meta
     assert page.console.errors == []
 
 
@@ -67,12 +67,12 @@ def test_stop_cancels_the_request_on_the_server(page, origin):
     cancelled = metric(origin, "hearth_engine_cancelled_total")
     ask(page, "Write a very long story about a dragon who learns to cook.", 2000)
     page.wait_for_function("document.querySelector('.msg.assistant .text')?.textContent.length > 10",
-                           timeout=60_000)
+                           timeout=240_000)
     assert metric(origin, "hearth_running_sequences") == 1
     page.keyboard.press("Escape")  # the page's Stop (the button does the same)
     page.wait_for_selector(".msg.assistant:not(.streaming)")
     assert page.text_content(".msg.assistant .meta").endswith("stopped")
-    wait_until(lambda: metric(origin, "hearth_running_sequences") == 0, timeout=10)
+    wait_until(lambda: metric(origin, "hearth_running_sequences") == 0, timeout=60)
     assert metric(origin, "hearth_engine_cancelled_total") == cancelled + 1
     produced = len(page.text_content(".msg.assistant .text"))
     page.wait_for_timeout(500)
@@ -89,7 +89,7 @@ def test_metrics_count_what_the_page_did(page, origin):
     itl = metric(origin, "hearth_inter_token_latency_seconds_count")
     polls = metric(origin, "hearth_requests_total", route="/status", status="200")
     ask(page, "Say hello.", 12)
-    page.wait_for_selector(".msg.assistant:not(.streaming)", timeout=90_000)
+    page.wait_for_selector(".msg.assistant:not(.streaming)", timeout=240_000)
     n = int(page.text_content(".msg.assistant .meta").split(" tokens")[0].rsplit(" ", 1)[1])
     assert metric(origin, "hearth_requests_total", route=CHAT, status="200") == ok + 1
     assert metric(origin, "hearth_completion_tokens_total") == tokens_out + n

@@ -103,6 +103,7 @@ async function pollStatus() {
     if (!s.model_management) setCatalogFromStatus(s);
   } catch (e) {
     showServerState("down", e instanceof HttpError ? `Error: ${e.message}` : "Server unreachable");
+    if (e.status === 401) $("settings-card").open = true; // the server wants an API key: ask for it
     state.lastTokens = null;
   } finally {
     setTimeout(pollStatus, document.hidden ? 5 * STATUS_EVERY_MS : STATUS_EVERY_MS);
@@ -112,7 +113,7 @@ async function pollStatus() {
 function renderRecent(recent) {
   const body = $("recent");
   body.replaceChildren();
-  for (const r of recent.slice(0, 20)) {
+  for (const r of recent.slice(0, 12)) {
     const row = body.insertRow();
     row.title = `request id ${r.id}`;
     cell(row, new Date(r.time * 1000).toLocaleTimeString());
