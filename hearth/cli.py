@@ -39,11 +39,10 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
     the command line's settings; tests pass their own to hold the model in states on demand."""
     import uvicorn
 
-    from hearth.web import requestlog
-    from hearth.web.banner import BannerServer
-
     from hearth.app import create_app
     from hearth.engine import create_engine
+    from hearth.web import requestlog
+    from hearth.web.banner import BannerServer
 
     model_path = args.model or models.default_model_path()
     if not Path(model_path).is_file():

@@ -99,3 +99,25 @@ def test_metrics_count_what_the_page_did(page, origin):
     # and the page's own table lists the request
     page.wait_for_selector(f"#recent tr:has-text('{CHAT}')")
     assert page.console.errors == []
+
+
+def test_page_shows_the_load_then_ready_by_itself(browser):
+    """The first seconds after `scripts/serve`: the page is up before the model, and says so."""
+    from conftest import RunningServer
+
+    running = RunningServer(load_delay=4, wait_ready=False)
+    page = browser.new_page()
+    try:
+        origin = running.url.removesuffix("/v1")
+        assert httpx.get(f"{origin}/health").status_code == 503
+        page.goto(origin + "/")
+        page.wait_for_selector("#status-text:has-text('Loading SmolLM2')")
+        assert page.get_attribute("#status-dot", "class") == "dot loading"
+        assert page.locator("#models progress").count() == 1  # the catalog row shows the load
+        page.wait_for_selector("#status-text:has-text('Ready')", timeout=240_000)
+        assert page.get_attribute("#status-dot", "class") == "dot ready"
+        assert httpx.get(f"{origin}/health").status_code == 200
+        assert page.locator("#models progress").count() == 0
+    finally:
+        page.close()
+        running.stop()
