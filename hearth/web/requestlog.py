@@ -23,7 +23,7 @@ _QUIET_PREFIXES = ("/static/", "/docs")
 
 def quiet(path: str) -> bool:
     """The page, its polls, probes and the docs: counted in /metrics, kept out of the request log
-    (unless they fail) and of the in-flight figure."""
+    (unless they answer 500; a 503 from /health while loading is expected) and of the in-flight figure."""
     return path in _QUIET_PATHS or path.startswith(_QUIET_PREFIXES) or path.endswith("/openapi.json")
 
 

@@ -96,7 +96,7 @@ class Telemetry:
     def finish(self, rec: RequestRecord, quiet: bool) -> bool:
         """Count a finished request; returns whether it belongs in the request log."""
         self.requests.labels(rec.route, str(rec.status)).inc()
-        if quiet and rec.status < 400:
+        if quiet and rec.status != 500:  # probes and polls: counted; logged only when they break
             return False
         for g in rec.generations:
             rec.prompt_tokens += g.prompt_tokens
