@@ -65,7 +65,7 @@ class Telemetry:
         self.version = version()
         self.in_flight = 0
         self.prompt_total = self.completion_total = 0  # of finished requests, over every model, for the page
-        self.first_tokens = 0  # sequences that produced a first token (with the ITL counts: tokens so far)
+        self.tokens_streamed = 0  # tokens delivered to the HTTP layer so far, counted as they arrive
         self.recent: deque[RequestRecord] = deque(maxlen=RECENT)
         self.itl: dict[str, TokenHistogram] = {}
         self.load_seconds: dict[str, float] = {}
@@ -158,7 +158,7 @@ class Telemetry:
             "running": running,
             "prompt_tokens_total": self.prompt_total,
             "completion_tokens_total": self.completion_total,
-            "tokens_streamed_total": self.first_tokens + sum(sum(h.counts) for h in self.itl.values()),
+            "tokens_streamed_total": self.tokens_streamed,
             "recent": [_public(r) for r in self.recent],
             "model_management": {"/api/v1/models", "/api/v1/models/load", "/api/v1/models/unload"} <= self.routes,
         }
@@ -235,13 +235,15 @@ class _Collector:
 
 
 class ObservedGeneration:
-    """A Generation whose tokens are timed: TTFT once, then one inter-token gap per token."""
+    """A Generation whose tokens are timed: TTFT once, then one inter-token gap per token.
+
+    Measured where the Deltas reach the HTTP layer, i.e. what a client sees, bursts included."""
 
     __slots__ = ("_g", "_t", "_model", "_submitted", "_record", "seen")
 
     def __init__(self, generation, telemetry: Telemetry, model: str, submitted: float, record):
         self._g, self._t, self._model, self._submitted, self._record = generation, telemetry, model, submitted, record
-        self.seen = 0  # items delivered to the handler
+        self.seen = 0  # tokens delivered to the handler
 
     def __getattr__(self, name):  # prompt_tokens, completion_tokens, finish_reason, ...
         return getattr(self._g, name)
@@ -254,23 +256,26 @@ class ObservedGeneration:
 
     async def _iterate(self):
         itl = self._t.itl_for(self._model)
-        counts, bounds, bisect_left = itl.counts, itl.bounds, bisect.bisect_left
+        counts, bounds, bisect_left, t = itl.counts, itl.bounds, bisect.bisect_left, self._t
         last = 0.0
         async for item in self._g:
-            now = perf_counter()
-            if last:
-                gap = now - last
-                counts[bisect_left(bounds, gap)] += 1
-                itl.sum += gap
-            else:
-                self._first(now)
-            last = now
-            self.seen += 1
+            tokens = getattr(item, "tokens", None)  # a Delta carries the tokens that made its text
+            k = 1 if tokens is None else len(tokens)
+            if k:
+                now = perf_counter()
+                if last:  # k tokens after a gap: k inter-token gaps of gap/k (the sum stays the elapsed time)
+                    gap = now - last
+                    counts[bisect_left(bounds, gap / k)] += k
+                    itl.sum += gap
+                else:
+                    self._first(now)
+                last = now
+                self.seen += k
+                t.tokens_streamed += k
             yield item
 
     def _first(self, now: float) -> None:
         ttft = now - self._submitted
-        self._t.first_tokens += 1
         self._t.ttft.labels(self._model).observe(ttft)
         if self._record is not None and self._record.ttft is None:
             self._record.ttft = ttft
