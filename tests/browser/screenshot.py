@@ -9,6 +9,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
+import os  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 
@@ -24,7 +25,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def main(out: str, dark: bool) -> None:
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "hearth", "serve", "--port", str(port)], cwd=ROOT,
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}  # as scripts/test
+    server = subprocess.Popen([sys.executable, "-m", "hearth", "serve", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180
