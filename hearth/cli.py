@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--parallel", type=int, help="sequences decoded together (default: from cores and context)")
     serve.add_argument("--max-queue", type=int, default=64, help="requests that may wait; more get 503")
     serve.add_argument("--cors-origin", action="append", help="allowed browser origin (repeatable; default: *)")
-    serve.add_argument("--verbose", action="store_true", help="show llama.cpp's logs and every request")
+    serve.add_argument("--verbose", action="store_true", help="show llama.cpp's and uvicorn's logs")
+    serve.add_argument("--log-format", choices=("text", "json"), default="text",
+                       help="request log lines (one per request) as text or JSON (default: text)")
     serve.add_argument("--models-dir", type=Path, help="models on disk, in LM Studio's layout publisher/model/file.gguf "
                        "(default: ~/.cache/hearth/models; an LM Studio models folder works)")
     serve.add_argument("--ttl", type=float, default=3600, help="idle seconds before a model loaded just in time is "
@@ -50,6 +52,8 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
     from hearth.app import create_app
     from hearth.engine.catalog import Catalog
     from hearth.engine.registry import LoadDefaults, Registry, default_factory
+    from hearth.web import requestlog
+    from hearth.web.banner import BannerServer
 
     model_path = args.model or models.default_model_path()
     if not Path(model_path).is_file():
@@ -63,11 +67,18 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
                               max_queue=args.max_queue, verbose=args.verbose),
         jit_ttl=args.ttl or None, max_loaded=args.max_loaded, strict=args.strict_models,
     )
-    app = create_app(registry, cors_origins=args.cors_origin or ("*",), startup=registry.startup(model_path, args.model_id))
-    print(f"hearth: serving {model_path.name if hasattr(model_path, 'name') else model_path} "
-          f"on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
-                access_log=args.verbose, timeout_graceful_shutdown=3)
+    startup = registry.startup(model_path, args.model_id)
+    app = create_app(registry, cors_origins=args.cors_origin or ("*",), startup=startup)
+    requestlog.configure(args.log_format)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
+                            access_log=False, timeout_graceful_shutdown=3)
+    name = args.model_id or startup[0][0].key
+
+    def loaded() -> str:
+        state = registry.state_of(name)
+        return name if state == "ready" else f"{name} ({state}; a line follows when it is ready)"
+
+    BannerServer(config, loaded).run()
 
 
 def main(argv: list[str] | None = None, engine_factory: EngineFactory | None = None) -> None:

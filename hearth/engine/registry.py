@@ -171,6 +171,13 @@ class Registry:
         self._durations: dict[str, float] = {}  # key -> seconds its last load took
         self._tasks: set[asyncio.Task] = set()
         self._ticker: asyncio.Task | None = None
+        self._wrap: Callable[[Engine], Engine] | None = None
+
+    def observe(self, wrap: Callable[[Engine], Engine]) -> None:
+        """Every engine, present and future, as `wrap` returns it (the telemetry's timing proxy)."""
+        self._wrap = wrap
+        for inst in self.instances.values():
+            inst.engine = wrap(inst.engine)
 
     @classmethod
     def single(cls, engine: Engine, kind: str = LLM) -> "Registry":
@@ -330,7 +337,10 @@ class Registry:
         d = self.defaults
         config = EngineConfig(model_path=str(entry.path), model_id=iid, n_ctx=n_ctx, n_threads=d.n_threads,
                               n_parallel=d.n_parallel, max_queue=d.max_queue, verbose=d.verbose)
-        inst = Instance(id=iid, entry=entry, engine=self.factory(entry.type, config), context_length=n_ctx, ttl=ttl,
+        engine = self.factory(entry.type, config)
+        if self._wrap is not None:
+            engine = self._wrap(engine)
+        inst = Instance(id=iid, entry=entry, engine=engine, context_length=n_ctx, ttl=ttl,
                         expected_load_seconds=self._expected_load_seconds(entry))
         self.instances[iid] = inst
         self._spawn(self._load(inst, evict, after))
@@ -447,7 +457,50 @@ class Registry:
         loaded = self.loaded()
         return [(e, [i for i in loaded if i.entry.key == e.key]) for e in self._entries()]
 
+    def state_of(self, instance_id: str) -> str:
+        inst = self.instances.get(instance_id)
+        return "failed" if inst is None else inst.state.value
+
+    def as_engine(self) -> "RegistryView":
+        return RegistryView(self)
+
     def stats(self) -> dict:
         return {**self.counters, "loaded": len(self.loaded()),
                 "loading": sum(i.state is State.LOADING for i in self.instances.values())}
 
+
+class RegistryView:
+    """Every loaded model seen as one engine (what the telemetry reads): the model requests go to by
+    default, a state over all of them, and their counters summed."""
+
+    def __init__(self, registry: Registry):
+        self._registry = registry
+
+    def _default(self) -> Instance | None:
+        return self._registry._newest(kind=LLM) or self._registry._newest()
+
+    @property
+    def model(self) -> ModelInfo | None:
+        inst = self._default()
+        return inst.engine.model if inst is not None and inst.state is State.READY else None
+
+    @property
+    def config(self) -> EngineConfig | None:
+        inst = self._default()
+        return getattr(inst.engine, "config", None) if inst is not None else None
+
+    @property
+    def state(self) -> LoadState:
+        self._registry._refresh()
+        states = {i.state for i in self._registry.instances.values()}
+        if State.READY in states:
+            return LoadState.READY
+        return LoadState.LOADING if State.LOADING in states else LoadState.EMPTY
+
+    def stats(self) -> dict:
+        total: dict = {}
+        for inst in list(self._registry.instances.values()):
+            for key, value in (inst.engine.stats() or {}).items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    total[key] = total.get(key, 0) + value
+        return total
