@@ -61,6 +61,10 @@ class ModelEntry(BaseModel):
     The context the model was trained for, in tokens.
     """
     format: Literal['gguf'] | None = Field(...)
+    state: Literal['not-loaded', 'loading', 'loaded'] | None = None
+    """
+    Hearth's addition (LM Studio's v0 API had loaded/not-loaded): whether an instance is loaded, or loading now.
+    """
 
 
 class ModelList(BaseModel):

@@ -34,6 +34,7 @@ def _entry(entry: CatalogEntry, instances) -> ModelEntry:
         size_bytes=entry.size_bytes, params_string=entry.params_string,
         loaded_instances=[_instance(i) for i in instances],
         max_context_length=entry.max_context_length, format="gguf",
+        state="loaded" if instances else ("loading" if common.registry().is_loading(entry.key) else "not-loaded"),
     )
 
 

@@ -457,6 +457,9 @@ class Registry:
         loaded = self.loaded()
         return [(e, [i for i in loaded if i.entry.key == e.key]) for e in self._entries()]
 
+    def is_loading(self, key: str) -> bool:
+        return any(i.entry.key == key and i.state is State.LOADING for i in self.instances.values())
+
     def state_of(self, instance_id: str) -> str:
         inst = self.instances.get(instance_id)
         return "failed" if inst is None else inst.state.value
