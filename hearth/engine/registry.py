@@ -94,6 +94,7 @@ class Instance:
     loaded: asyncio.Event = field(default_factory=asyncio.Event)  # set when the load ended, either way
     error: str | None = None
     adopted: bool = False  # made outside the registry (`Registry.single`): its state is the engine's
+    started: bool = False  # its load has begun (a startup load may wait for the one before it)
 
     @property
     def type(self) -> str:
@@ -381,6 +382,7 @@ class Registry:
         for old in evict:
             await self._unload(old)
         inst.load_started = time.monotonic()
+        inst.started = True
         try:
             inst.engine.start()
             while inst.engine.state is LoadState.LOADING:
@@ -458,7 +460,7 @@ class Registry:
         return [(e, [i for i in loaded if i.entry.key == e.key]) for e in self._entries()]
 
     def is_loading(self, key: str) -> bool:
-        return any(i.entry.key == key and i.state is State.LOADING for i in self.instances.values())
+        return any(i.entry.key == key and i.state is State.LOADING and i.started for i in self.instances.values())
 
     def state_of(self, instance_id: str) -> str:
         inst = self.instances.get(instance_id)
