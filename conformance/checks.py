@@ -16,13 +16,20 @@ def expect(condition: Any, reason: str) -> None:
 
 
 def conforms(target: Target, method: str, route: str, status: int, body: Any, media: str = "application/json") -> None:
-    """The body matches the schema the contract declares for this response.
+    """The body matches the schema OpenAI's document and the contract declare for this response.
 
     A violation fails the case, but the case goes on: its behavioural checks still run and report too.
+    Each problem names the document it breaks (`openai: ...`, `contract: ...`).
     """
-    for problem in target.spec.validate(method, route, status, body, media):
-        if problem not in target.schema_problems:
-            target.schema_problems.append(problem)
+    shape_problems(target, method, route, status, body, media)
+
+
+def shape_problems(target: Target, method: str, route: str, status: int, body: Any, media: str, where: str = "") -> None:
+    for label, document in target.documents:
+        for problem in document.validate(method, route, status, body, media):
+            text = f"{label}: {where}{problem}"
+            if text not in target.schema_problems:
+                target.schema_problems.append(text)
 
 
 def ok_json(target: Target, response: httpx.Response, method: str, route: str) -> Any:
