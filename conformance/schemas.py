@@ -54,7 +54,9 @@ class SchemaSet:
         return not self.errors({"$ref": f"#/components/schemas/{name}"}, {"choices": [{"finish_reason": None}]}, only="finish_reason")
 
     def streamed_completion(self, name: str) -> dict[str, Any]:
-        """`name` (a completion response) with `choices[].finish_reason` also allowed to be null."""
+        """`name` (a completion response) as OpenAI streams it: `choices[].finish_reason` null until the
+        last chunk, and `usage` null on every chunk but the last (the chat chunk schema documents it:
+        "When present, it contains a null value except for the last chunk")."""
         label = f"{name}(stream)"
         if label not in self._root["components"]["schemas"]:
             import copy
@@ -62,6 +64,8 @@ class SchemaSet:
             schema = copy.deepcopy(self._root["components"]["schemas"][name])
             reason = schema["properties"]["choices"]["items"]["properties"]["finish_reason"]
             schema["properties"]["choices"]["items"]["properties"]["finish_reason"] = {"anyOf": [reason, {"type": "null"}]}
+            if "usage" in schema["properties"]:
+                schema["properties"]["usage"] = {"anyOf": [schema["properties"]["usage"], {"type": "null"}]}
             self._root["components"]["schemas"][label] = schema
         return {"$ref": f"#/components/schemas/{label}"}
 
