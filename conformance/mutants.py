@@ -317,7 +317,7 @@ MUTANTS: list[Mutant] = [
            on_response=edit_body(EMBEDDINGS, _embeddings_scaled)),
     Mutant("embeddings_short_vector", "the last vector of a batch one number short", ("embeddings.batch",),
            on_response=edit_body(EMBEDDINGS, _embeddings_short_last)),
-    Mutant("ignore_encoding_format", "encoding_format ignored (always floats)", ("embeddings.base64", "embeddings.sdk"),
+    Mutant("ignore_encoding_format", "encoding_format ignored (always floats)", ("embeddings.base64",),
            on_request=drop(EMBEDDINGS, "encoding_format")),
     # routes gone (a missing route fails; it never passes or skips)
     Mutant("no_embeddings_route", "POST /embeddings is gone (404)", ("embeddings.single", "embeddings.batch", "embeddings.base64",
