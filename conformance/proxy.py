@@ -38,19 +38,22 @@ def make_app(upstream: str) -> Starlette:
 
     async def forward(request: Request) -> Response:
         name, _, rest = request.url.path.lstrip("/").partition("/")
+        raw = request.scope.get("raw_path", b"").decode("latin-1")  # forwarded as sent: percent-encoded
+        upstream_path = "/" + raw.lstrip("/").partition("/")[2] if raw else "/" + rest
         mutant = BY_NAME.get(name) if name != "none" else Mutant("none", "nothing")
         if mutant is None:
             return Response(f"no mutant {name!r}", status_code=599)
-        raw = await request.body()
-        ex = Exchange(method=request.method, path="/" + rest, headers=dict(request.headers), body=_json(raw))
+        body = await request.body()
+        ex = Exchange(method=request.method, path="/" + rest, headers=dict(request.headers), body=_json(body))
         early = mutant.on_request(ex) if mutant.on_request else None
         if early is not None:  # the mutant answers by itself (e.g. a route that is gone)
             status, body = early
             return Response(json.dumps(body), status_code=status, media_type="application/json")
         if ex.body is not None and ex.body_changed:
-            raw = json.dumps(ex.body).encode()
+            body = json.dumps(ex.body).encode()
         headers = {k: v for k, v in ex.headers.items() if k.lower() not in HOP | {"host"}}
-        upstream_request = client.build_request(request.method, ex.path, params=request.query_params, content=raw,
+        url = httpx.URL(upstream_path if upstream_path.startswith("/") else "/" + upstream_path)
+        upstream_request = client.build_request(request.method, url, params=request.query_params, content=body,
                                                 headers=headers)
         response = await client.send(upstream_request, stream=True)
         out_headers = {k: v for k, v in response.headers.items() if k.lower() not in HOP}

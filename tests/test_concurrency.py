@@ -81,11 +81,12 @@ def test_a_request_beyond_the_slot_and_the_queue_is_503_server_overloaded(one_sl
     one_slot.wait_idle()
     body = {"model": "m", "prompt": COUNTING, "max_tokens": LONG, "temperature": 0, "stream": True}
     with httpx.stream("POST", f"{one_slot.url}/completions", json=body, timeout=60) as running:
-        assert next(running.iter_lines()).startswith("data: ")
+        lines = running.iter_lines()  # held: a collected line iterator closes the response (a disconnect)
+        assert next(lines).startswith("data: ")
         for path, extra in (("/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}),
                             ("/completions", {"prompt": "hi"})):
             r = httpx.post(f"{one_slot.url}{path}", json={"model": "m", "max_tokens": 2, **extra}, timeout=60)
-            assert r.status_code == 503, (path, r.text)
+            assert r.status_code == 503, (path, r.text, one_slot.stats())
             assert int(r.headers["retry-after"]) >= 1
             assert r.json()["error"]["code"] == "server_overloaded"
     assert one_slot.wait_idle()["rejected"] >= 2
