@@ -209,6 +209,20 @@ def _fingerprint_null(ex: Exchange, code: int, headers: dict, body: Json):
     return code, headers, body
 
 
+def _reverse_top_logprobs(body: dict) -> None:
+    for c in _choices(body):
+        for entry in ((c.get("logprobs") or {}).get("content") or []):
+            entry["top_logprobs"] = list(reversed(entry.get("top_logprobs") or []))
+
+
+def _logprobs_unasked(ex: Exchange, code: int, headers: dict, body: Json):
+    """choices[].logprobs filled although the request did not ask for logprobs."""
+    if code == 200 and ex.on(CHAT) and isinstance(ex.body, dict) and not ex.body.get("logprobs") and isinstance(body, dict):
+        for c in _choices(body):
+            c["logprobs"] = {"content": [], "refusal": None}
+    return code, headers, body
+
+
 def _no_done(ex: Exchange, index: int, event: Json) -> list:
     return [] if event == "[DONE]" else [event]
 
@@ -264,7 +278,8 @@ ERRORS_400 = ("errors.malformed_json", "errors.empty_body", "errors.non_utf8_bod
               "errors.embeddings_missing_input", "errors.context_length_chat", "errors.context_length_completions",
               "http.cors_on_errors")
 ERRORS_422 = ("errors.temperature_range", "errors.top_p_range", "errors.max_tokens_ceiling",
-              "errors.completions_temperature_range", "errors.bad_role")
+              "errors.completions_temperature_range", "errors.bad_role", "logit_bias.out_of_vocabulary",
+              "logprobs.top_logprobs_range")
 
 MUTANTS: list[Mutant] = [
     # response shapes (judged by OpenAI's schema and the contract)
@@ -272,7 +287,8 @@ MUTANTS: list[Mutant] = [
            on_response=edit_body(CHAT, lambda b: b.pop("usage", None))),
     Mutant("chat_no_role", "chat messages lose `role`", ("chat.plain",),
            on_response=edit_body(CHAT, lambda b: [c.get("message", {}).pop("role", None) for c in _choices(b)])),
-    Mutant("fingerprint_null", "`system_fingerprint: null` added (OpenAI's schema says string)", ("chat.plain", "completions.plain"),
+    Mutant("fingerprint_null", "`system_fingerprint: null` added (OpenAI's schema says string)", ("chat.plain", "completions.plain",
+                                                                                                    "logprobs.chat.off"),
            on_response=_fingerprint_null),
     Mutant("finish_reason_bogus", "finish_reason outside the enum", ("chat.plain", "completions.plain"),
            on_response=_bogus_finish),
@@ -357,6 +373,18 @@ MUTANTS: list[Mutant] = [
            on_response=edit_headers(lambda code, h: _no_cors(code, h))),
     Mutant("no_cors_on_errors", "no CORS headers on errors", ("http.cors_on_errors",),
            on_response=edit_headers(lambda code, h: _no_cors(code, h, only_errors=True))),
+    # logprobs and logit_bias (parity's cases)
+    Mutant("ignore_chat_logprobs", "chat logprobs/top_logprobs ignored", ("logprobs.chat.plain", "logprobs.chat.top"),
+           on_request=drop(CHAT, "logprobs", "top_logprobs")),
+    Mutant("top_logprobs_reversed", "top_logprobs least likely first", ("logprobs.chat.top",),
+           on_response=edit_body(CHAT, _reverse_top_logprobs)),
+    Mutant("stream_logprobs_dropped", "streamed chunks lose their logprobs", ("logprobs.chat.stream",),
+           on_event=edit_chunks(CHAT, lambda i, c: [ch.update(logprobs=None) for ch in _choices(c)])),
+    Mutant("logprobs_unasked", "logprobs filled in when not asked for", ("logprobs.chat.off",), on_response=_logprobs_unasked),
+    Mutant("ignore_completion_logprobs", "completions logprobs ignored", ("logprobs.completions", "logit_bias.force_and_ban"),
+           on_request=drop(COMPLETIONS, "logprobs")),
+    Mutant("ignore_logit_bias", "logit_bias ignored", ("logit_bias.force_and_ban", "logit_bias.out_of_vocabulary"),
+           on_request=both(drop(CHAT, "logit_bias"), drop(COMPLETIONS, "logit_bias"))),
     # while loading
     Mutant("loading_500", "a 500 instead of 503 while loading", ("loading.retry_after",), on_response=_loading_is_500, needs="loading"),
     Mutant("loading_no_retry_after", "503 without Retry-After while loading", ("loading.retry_after",),

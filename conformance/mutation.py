@@ -87,6 +87,11 @@ def write(rows: list[Row], meta: dict) -> dict:
            "| mutant | what it breaks | caught by |", "|---|---|---|"]
     for r in rows:
         out.append(f"| {r.mutant.name} | {r.mutant.breaks} | {', '.join(r.failed) or '**NOT CAUGHT**'} |")
+    ran = {r.mutant.name for r in rows}
+    for m in MUTANTS:
+        if m.name not in ran and m.needs == "loading":
+            out.append(f"| {m.name} | {m.breaks} | (needs a server still loading: tests/conformance/test_conformance_loading.py; "
+                       f"listed: {', '.join(m.catches)}) |")
     (REPORTS / "mutation.md").write_text("\n".join(out) + "\n")
     return data
 
