@@ -12,6 +12,7 @@ import anyio
 from connexion import context
 from starlette.responses import JSONResponse, StreamingResponse
 
+from hearth import limits
 from hearth.engine import api
 from hearth.errors import from_engine, internal, invalid_value
 
@@ -53,7 +54,8 @@ def sampling(req, n_choices: int) -> list[api.SamplingParams]:
     base = api.SamplingParams(
         temperature=0.8 if req.temperature is None else req.temperature,
         top_p=0.95 if req.top_p is None else req.top_p,
-        max_tokens=None if max_tokens in (None, -1) else max_tokens,
+        max_tokens=limits.cap_max_tokens(n_choices, None if max_tokens in (None, -1) else max_tokens,
+                                         model.n_ctx if model else None, name),
         stop=tuple(s for s in stop if s),
         presence_penalty=req.presence_penalty or 0.0,
         frequency_penalty=req.frequency_penalty or 0.0,
@@ -74,7 +76,8 @@ async def submit_all(prompts: list[api.Prompt], params: list[api.SamplingParams]
         for g in generations:
             g.cancel()
         raise from_engine(exc, param) from None
-    return generations
+    limits.check_prompt(prompts, generations, param)
+    return limits.with_deadline(generations)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from hearth import models
+from hearth import limits, models
 from hearth.engine import api
 
 
@@ -26,6 +26,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-queue", type=int, default=64, help="requests that may wait; more get 503")
     serve.add_argument("--cors-origin", action="append", help="allowed browser origin (repeatable; default: *)")
     serve.add_argument("--verbose", action="store_true", help="show llama.cpp's logs and every request")
+    serve.add_argument("--api-key", action="append", metavar="KEY",
+                       help="require 'Authorization: Bearer KEY' (repeatable; default: $HEARTH_API_KEY, else none)")
+    serve.add_argument("--max-prompt-tokens", type=int, help="prompt tokens per request (default: the context ceiling)")
+    serve.add_argument("--max-request-tokens", type=int, default=limits.DEFAULT_REQUEST_TOKENS,
+                       help="generated tokens per request, n x max_tokens")
+    serve.add_argument("--request-timeout", type=float, default=limits.DEFAULT_TIMEOUT,
+                       help="seconds per request; then it ends with finish_reason 'length' (0: none)")
+    serve.add_argument("--shutdown-timeout", type=float, default=10.0,
+                       help="seconds running requests get to finish on SIGTERM / Ctrl-C")
     sub.add_parser("fetch-model", help="fetch the default model into the cache and print its path")
     sub.add_parser("conformance", help="run the conformance suite (see python -m conformance --help)", add_help=False)
     return parser
@@ -63,15 +72,23 @@ class DelayedStart:
         return await self._engine.embed(texts)
 
 
-def serve(args: argparse.Namespace) -> None:
+def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from hearth import auth, shutdown, startup
     from hearth.app import create_app
     from hearth.engine import create_engine
 
-    model_path = args.model or models.default_model_path()
-    if not Path(model_path).is_file():
-        sys.exit(f"hearth: no such model file: {model_path}")
+    try:  # every startup fault is one line and exit 1, before anything says "serving"
+        model_path = startup.resolve_model(args.model)
+        startup.check_model(model_path, args.ctx_size, args.parallel)
+        sock = startup.bind(args.host, args.port)
+    except startup.StartupError as exc:
+        print(f"hearth: {exc}", file=sys.stderr)
+        return 1
+    keys = auth.configured_keys(args.api_key)
+    if warning := auth.exposure_warning(args.host, keys):
+        print(warning, file=sys.stderr)
     engine = create_engine(
         api.EngineConfig(
             model_path=str(model_path), model_id=args.model_id, n_ctx=args.ctx_size, n_threads=args.threads,
@@ -80,11 +97,17 @@ def serve(args: argparse.Namespace) -> None:
     )
     if delay := float(os.environ.get("HEARTH_TEST_LOAD_DELAY", "0")):
         engine = DelayedStart(engine, delay)
-    app = create_app(engine, cors_origins=args.cors_origin or ("*",))
-    print(f"hearth: serving {model_path.name if hasattr(model_path, 'name') else model_path} "
-          f"on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
-                access_log=args.verbose, timeout_graceful_shutdown=3)
+    drain = shutdown.Drain(args.shutdown_timeout)
+    request_limits = limits.Limits(args.max_prompt_tokens, args.max_request_tokens, args.request_timeout or None)
+    app = create_app(engine, cors_origins=args.cors_origin or ("*",), api_keys=keys, limits=request_limits,
+                     drain=drain)
+    print(f"hearth: serving {Path(model_path).name} on http://{args.host}:{sock.getsockname()[1]}/v1"
+          + (" (API key required)" if keys else ""), file=sys.stderr, flush=True)
+    config = uvicorn.Config(app, log_level="info" if args.verbose else "warning", access_log=args.verbose,
+                            timeout_graceful_shutdown=3)
+    server = shutdown.Server(config, drain, engine)
+    server.run(sockets=[sock])
+    return server.exit_code
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "fetch-model":
         print(models.default_model_path())
     elif args.command == "serve":
-        serve(args)
+        sys.exit(serve(args))
 
 
 if __name__ == "__main__":
