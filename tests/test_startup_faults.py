@@ -13,8 +13,7 @@ import pytest
 from conftest import ROOT, free_port
 from gguf_files import write_gguf
 
-DEFAULT_MODEL = Path(os.environ.get("HEARTH_CACHE") or Path.home() / ".cache/hearth") / "models" / \
-    "SmolLM2-135M-Instruct.Q4_1.gguf"
+from hearth.models import default_model_path
 
 
 def serve(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -49,8 +48,8 @@ def test_a_directory(tmp_path):
 def test_truncated_download(tmp_path):
     """The real model, cut short as an interrupted download leaves it."""
     truncated = tmp_path / "SmolLM2.gguf"
-    with open(DEFAULT_MODEL, "rb") as src, open(truncated, "wb") as dst:
-        dst.write(src.read(DEFAULT_MODEL.stat().st_size * 2 // 3))
+    with open(default_model_path(), "rb") as src, open(truncated, "wb") as dst:
+        dst.write(src.read(default_model_path().stat().st_size * 2 // 3))
     line = one_line_failure(serve("--model", str(truncated), "--port", str(free_port())))
     assert "is truncated" in line and "missing" in line
 
@@ -60,7 +59,7 @@ def test_corrupt_header(tmp_path, where, garbage):
     """Counts, string lengths and the version overwritten with nonsense (the first 2 MB of the real
     model: the header is whole, the tensors missing, so only the header checks can speak first)."""
     corrupt = tmp_path / "corrupt.gguf"
-    with open(DEFAULT_MODEL, "rb") as src:
+    with open(default_model_path(), "rb") as src:
         head = bytearray(src.read(2 << 20))
     head[where:where + len(garbage)] = garbage
     corrupt.write_bytes(bytes(head))
