@@ -93,9 +93,11 @@ class TimedGeneration:
         return getattr(self._inner, name)
 
     @property
-    def finish_reason(self) -> str | None:
+    def finish_reason(self) -> api.FinishReason | None:
         reason = self._inner.finish_reason
-        return "length" if reason is None and self._expired[0] else reason
+        if self._expired[0] and reason in (None, api.FinishReason.CANCELLED):
+            return api.FinishReason.LENGTH
+        return reason
 
     def __aiter__(self):
         return self._inner.__aiter__()
