@@ -185,7 +185,8 @@ def main() -> int:
     parser.add_argument("--server-args", default="--max-queue 16", help="extra flags for hearth serve")
     args = parser.parse_args()
     port = free_port()
-    log = open(ROOT / f".loadtest-server-{port}.log", "w")
+    (ROOT / ".pytest_cache").mkdir(exist_ok=True)
+    log = open(ROOT / ".pytest_cache" / f"loadtest-server-{port}.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "hearth", "serve", "--host", "127.0.0.1", "--port", str(port),
                              *args.server_args.split()], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/v1"
