@@ -6,10 +6,10 @@ per sequence, and is used like llama.cpp's own grammar fast path, which keeps it
 
     token = sample(logits)                       # the sequence's usual sampler chain
     if not constraint.allows(token):             # one bit of a mask llguidance computes in ~20 us
-        constraint.mask(logits)                  # forbidden tokens -> -inf (~60 us), then resample
+        constraint.mask_logits(logits)           # forbidden tokens -> -inf (~60 us), then resample
         token = sample(logits)
     constraint.accept(token)                     # never a token the mask forbids
-    if constraint.done: finish("stop")           # the grammar is complete: nothing but EOS may follow
+    if constraint.is_done(): finish("stop")      # the grammar is complete: nothing but EOS may follow
 
 Conditioned on being allowed, a token drawn this way has the masked distribution's probability, so
 the fast path changes speed, not output. llguidance reports every failure as a state (is_error), never
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+import weakref
 
 import numpy as np
 from llguidance import LLMatcher, LLTokenizer
@@ -58,6 +59,31 @@ class Grammars:
         return c
 
 
+_per_model: "weakref.WeakKeyDictionary[object, Grammars]" = weakref.WeakKeyDictionary()
+_per_model_lock = threading.Lock()
+
+
+def grammars_for(vocab) -> Grammars:
+    """The Grammars of a loaded model (`vocab`: hearth.engine.model.Model), made once; dies with it."""
+    with _per_model_lock:
+        g = _per_model.get(vocab)
+        if g is None:
+            eog = [t for t in range(vocab.n_vocab) if vocab.is_eog(t)]
+            g = _per_model[vocab] = Grammars(vocab.vocab, vocab.n_vocab, eog)
+        return g
+
+
+class GrammarSpec:
+    """What a request constrains (grammar text from `grammar.py`, already validated), compiled per
+    sequence against the model's vocabulary by the engine (`compile`)."""
+
+    def __init__(self, lark: str, param: str):
+        self.lark, self.param = lark, param
+
+    def compile(self, vocab) -> "Constraint":
+        return grammars_for(vocab).compile(self.lark, self.param)
+
+
 def _first_line(error: str) -> str:
     return _detail(error) if error else ""
 
@@ -88,7 +114,11 @@ class Constraint:
         words = self._compute()
         return 0 <= token < self._n and bool((int(words[token >> 5]) >> (token & 31)) & 1)
 
-    def mask(self, logits: np.ndarray) -> None:
+    def mask(self) -> np.ndarray:
+        """The tokens allowed now, as a bool array of n_vocab (all False: a dead end, see `failed`)."""
+        return np.unpackbits(self._compute().view(np.uint8), bitorder="little", count=self._n).view(bool)
+
+    def mask_logits(self, logits: np.ndarray) -> None:
         """Forbidden tokens' logits -> -inf, in place (`logits`: float32, at least n_vocab long)."""
         words = self._compute()
         bias = _BYTE_BIAS[words.view(np.uint8)].reshape(-1)
@@ -102,8 +132,7 @@ class Constraint:
             return False
         return True
 
-    @property
-    def done(self) -> bool:
+    def is_done(self) -> bool:
         """Complete: only end-of-generation may follow."""
         return self._m.is_stopped() and not self._m.is_error()
 

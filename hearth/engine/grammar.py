@@ -146,16 +146,19 @@ def _lit(text: str) -> str:
 
 
 def tool_calls(tools: Sequence[dict], choice: str | dict = "auto", parallel: bool = True,
-               content_schema: Any = None) -> str:
+               content_schema: Any = None, allowed: set[str] | None = None) -> str:
     """Tool calls in `tool_format`'s shape. `tools` are OpenAI's {"type":"function","function":{...}}.
 
     choice "required": one or more calls (one with parallel=False) and nothing else; a {"type":"function",
     "function":{"name":...}} choice: the same, to that function only; "auto": free text (or, with
-    `content_schema`, JSON that validates) OR calls, the choice made at the call marker.
+    `content_schema`, JSON that validates) OR calls, the choice made at the call marker. `allowed`
+    restricts the callable functions to those names (every tool's schema is still checked).
     """
     if len(tools) > MAX_TOOLS:
         raise GrammarError(f"tools: at most {MAX_TOOLS} tools are supported.", "tools")
     named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    if named is not None:
+        allowed = {named}
     rules, alts = [], []
     for i, tool in enumerate(tools):
         fn = tool.get("function") or {}
@@ -165,7 +168,7 @@ def tool_calls(tools: Sequence[dict], choice: str | dict = "auto", parallel: boo
         if params is None:  # OpenAI: omitted parameters means a function without arguments
             params = {"type": "object", "properties": {}, "additionalProperties": False}
         json_schema(params, param)  # attributes a schema error to its tool
-        if named is not None and name != named:
+        if allowed is not None and name not in allowed:
             continue
         head = tool_format.call_head(name)
         rules.append(f"fn_{i}: {_lit(head)} %json {json.dumps(_with_options(params), ensure_ascii=False)}")
