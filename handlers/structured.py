@@ -17,18 +17,19 @@ What each combination enforces:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from hearth.engine import grammar, tool_format
+from hearth.engine import api, grammar, tool_format
+from hearth.engine.constraint import GrammarSpec
+from hearth.engine.tool_parser import ToolCallSplitter
 from hearth.errors import ApiError
 
 
 @dataclass
 class Structured:
     messages: list[dict]  # plain {"role", "content"} messages, tools described and history rendered
-    grammar: str | None  # llguidance grammar text the answer must follow
-    param: str | None  # the request field the grammar came from (for errors while compiling it)
-    tool_calls: bool  # parse the answer for tool calls
+    constraint: api.ConstraintSpec | None  # the grammar the answer must follow
+    tool_parser: Callable[[], api.ToolCallParser] | None  # parses the answer for tool calls
 
 
 def bad(param: str, message: str) -> ApiError:
@@ -105,4 +106,4 @@ async def prepare(body: dict) -> Structured:
     except grammar.GrammarError as e:
         raise bad(e.param, e.message) from None
     messages = tool_format.generic_messages(_plain_messages(body["messages"]), tools if calls else None, mode)
-    return Structured(messages, text, param, calls)
+    return Structured(messages, GrammarSpec(text, param) if text else None, ToolCallSplitter if calls else None)

@@ -79,9 +79,21 @@ class GrammarSpec:
 
     def __init__(self, lark: str, param: str):
         self.lark, self.param = lark, param
+        self._fresh: tuple[object, Constraint] | None = None  # (vocab, an unused Constraint) to copy
 
     def compile(self, vocab) -> "Constraint":
-        return grammars_for(vocab).compile(self.lark, self.param)
+        """A Constraint in the start state (n choices compile the grammar once, then copy it).
+        What cannot be enforced raises InvalidRequest (400, naming the request field)."""
+        from hearth.engine.api import InvalidRequest
+
+        if self._fresh is not None and self._fresh[0] is vocab:
+            return self._fresh[1].copy()
+        try:
+            c = grammars_for(vocab).compile(self.lark, self.param)
+        except GrammarError as e:
+            raise InvalidRequest(e.message, param=e.param, status=400) from None
+        self._fresh = (vocab, c.copy())
+        return c
 
 
 def _first_line(error: str) -> str:

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Sequence as Seq
 
+from hearth.engine import grammar
 from hearth.engine.api import (
     ContextLengthExceeded, EngineConfig, EngineError, Embeddings, FinishReason, InvalidRequest, LoadState,
     ModelInfo, ModelLoading, ModelNotLoaded, Overloaded, Prompt, SamplingParams, TokenOut,
@@ -222,7 +223,10 @@ class LlamaEngine:
                 f"This model's maximum context length is {n_ctx} tokens, but the prompt has {len(tokens)} tokens.",
                 prompt_tokens=len(tokens), n_ctx=n_ctx,
             )
-        constraint = self._compile(params)
+        if params.constraint is None:
+            constraint = self._compile(params)
+        else:  # compiling a grammar can take 100s of ms (and a deep stack): off the event loop
+            constraint = await grammar.run(self._compile, params)
         with self._lock:
             if self._outstanding >= self.n_parallel + self.config.max_queue:
                 self._stats["rejected"] += 1
