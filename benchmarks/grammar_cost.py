@@ -100,7 +100,7 @@ def main() -> None:
         for tok in doc:
             logits = np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, -1), shape=(n_vocab,)).copy()
             s = time.perf_counter(); c._fresh = False; c._compute(); times["b"].append(time.perf_counter() - s)
-            s = time.perf_counter(); c.mask_logits(logits.copy()); times["c"].append(time.perf_counter() - s)
+            s = time.perf_counter(); c.mask(logits.copy()); times["c"].append(time.perf_counter() - s)
             cand["id"] = np.arange(n_vocab)
             cand["logit"] = logits
             s = time.perf_counter(); apply(smp, cand); times["d"].append(time.perf_counter() - s)

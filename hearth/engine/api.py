@@ -109,35 +109,41 @@ class Vocab(Protocol):
 
 
 class Constraint(Protocol):
-    """One sequence's token constraint (a grammar matcher): which tokens may come next.
+    """One sequence's token constraint (a grammar matcher): which tokens may come next. The shape of
+    hearth/engine/constraint.py's llguidance Constraint.
 
     Used on the engine thread only, one object per sequence, never shared. The runner samples as
     llama.cpp does: it samples from the unconstrained distribution, asks `allows(token)`, and only on
-    a rejection asks for `mask()` and samples again with the disallowed tokens at -inf. It calls
-    `accept(token)` exactly once per generated token, end-of-generation tokens included, and only with
-    a token that `allows` or `mask` permitted. After `accept`, `is_done()` True ends the sequence with
-    finish reason STOP (nothing more may follow). Any exception ends this sequence alone with
-    FinishReason.ERROR; it never reaches the other sequences.
+    a rejection calls `mask(logits)` and samples again from the masked logits. It calls `accept(token)`
+    exactly once per generated token, end-of-generation tokens included, and only with a token that
+    `allows` admitted. After `accept`, `done` True ends the sequence with finish reason STOP (nothing
+    more may follow). `accept` returning False, a resample the constraint still rejects, or any
+    exception ends this sequence alone with FinishReason.ERROR; it never reaches the other sequences.
     """
 
     def allows(self, token: int) -> bool:
         """Would `accept(token)` be legal now? Called for every sampled token: keep it cheap."""
 
-    def mask(self):
-        """The tokens allowed now: a numpy bool array of shape (n_vocab,). All False is an error."""
+    def mask(self, logits) -> None:
+        """Set the logits of the tokens not allowed now to -inf, in place (a float32 numpy array of
+        n_vocab entries; it may be a strided view)."""
 
-    def accept(self, token: int) -> None: ...
+    def accept(self, token: int) -> bool:
+        """Advance past `token`; False: the matcher failed (the sequence ends with an error)."""
 
-    def is_done(self) -> bool: ...
+    @property
+    def done(self) -> bool:
+        """Complete: nothing may follow."""
 
 
 class ConstraintSpec(Protocol):
     """What a request asks to be enforced (a JSON schema, a grammar...), built by a handler. The engine
-    calls `compile` once per sequence in `submit()`, before admission, on the caller's thread; it raises
-    InvalidRequest (with `param`) for what it cannot enforce, so the client gets an error before any token.
-    """
+    awaits `compile` once per sequence in `submit()`, before admission, on the event loop (offload slow
+    work to a thread); it raises InvalidRequest (with `param`, status 400) for what it cannot enforce,
+    so the client gets an error before any token. `vocab` is the engine's loaded Model (hearth/engine/
+    model.py): a spec may cache per-model state on it (e.g. llguidance's tokenizer)."""
 
-    def compile(self, vocab: Vocab) -> Constraint: ...
+    async def compile(self, vocab: Vocab) -> Constraint: ...
 
 
 class ToolCallParser(Protocol):

@@ -6,10 +6,10 @@ per sequence, and is used like llama.cpp's own grammar fast path, which keeps it
 
     token = sample(logits)                       # the sequence's usual sampler chain
     if not constraint.allows(token):             # one bit of a mask llguidance computes in ~20 us
-        constraint.mask_logits(logits)           # forbidden tokens -> -inf (~60 us), then resample
+        constraint.mask(logits)                  # forbidden tokens -> -inf (~60 us), then resample
         token = sample(logits)
     constraint.accept(token)                     # never a token the mask forbids
-    if constraint.is_done(): finish("stop")      # the grammar is complete: nothing but EOS may follow
+    if constraint.done: finish("stop")           # the grammar is complete: nothing but EOS may follow
 
 Conditioned on being allowed, a token drawn this way has the masked distribution's probability, so
 the fast path changes speed, not output. llguidance reports every failure as a state (is_error), never
@@ -24,7 +24,7 @@ import weakref
 import numpy as np
 from llguidance import LLMatcher, LLTokenizer
 
-from hearth.engine.grammar import GrammarError, _detail, limits
+from hearth.engine.grammar import GrammarError, _detail, limits, run
 
 # mask byte -> the 8 logit offsets it stands for (0 allowed, -inf forbidden), bit i = token 8k+i
 _BYTE_BIAS = np.array([[0.0 if (b >> i) & 1 else -np.inf for i in range(8)] for b in range(256)], dtype=np.float32)
@@ -81,9 +81,12 @@ class GrammarSpec:
         self.lark, self.param = lark, param
         self._fresh: tuple[object, Constraint] | None = None  # (vocab, an unused Constraint) to copy
 
-    def compile(self, vocab) -> "Constraint":
-        """A Constraint in the start state (n choices compile the grammar once, then copy it).
-        What cannot be enforced raises InvalidRequest (400, naming the request field)."""
+    async def compile(self, vocab) -> "Constraint":
+        """A Constraint in the start state, compiled on a deep-stack thread off the event loop (n choices
+        compile the grammar once, then copy it). What cannot be enforced raises InvalidRequest (400)."""
+        return await run(self._compile, vocab)
+
+    def _compile(self, vocab) -> "Constraint":
         from hearth.engine.api import InvalidRequest
 
         if self._fresh is not None and self._fresh[0] is vocab:
@@ -126,12 +129,8 @@ class Constraint:
         words = self._compute()
         return 0 <= token < self._n and bool((int(words[token >> 5]) >> (token & 31)) & 1)
 
-    def mask(self) -> np.ndarray:
-        """The tokens allowed now, as a bool array of n_vocab (all False: a dead end, see `failed`)."""
-        return np.unpackbits(self._compute().view(np.uint8), bitorder="little", count=self._n).view(bool)
-
-    def mask_logits(self, logits: np.ndarray) -> None:
-        """Forbidden tokens' logits -> -inf, in place (`logits`: float32, at least n_vocab long)."""
+    def mask(self, logits: np.ndarray) -> None:
+        """Forbidden tokens' logits -> -inf, in place (`logits`: float32, n_vocab long, may be a strided view)."""
         words = self._compute()
         bias = _BYTE_BIAS[words.view(np.uint8)].reshape(-1)
         logits[: self._n] += bias[: self._n]
@@ -144,7 +143,8 @@ class Constraint:
             return False
         return True
 
-    def is_done(self) -> bool:
+    @property
+    def done(self) -> bool:
         """Complete: only end-of-generation may follow."""
         return self._m.is_stopped() and not self._m.is_error()
 

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 from typing import Sequence as Seq
 
-from hearth.engine import grammar
 from hearth.engine.api import (
     ContextLengthExceeded, EngineConfig, EngineError, Embeddings, FinishReason, InvalidRequest, LoadState,
     ModelInfo, ModelLoading, ModelNotLoaded, Overloaded, Prompt, SamplingParams, TokenOut,
@@ -190,7 +189,7 @@ class LlamaEngine:
         params = seq.params
         if stopped:
             finish(seq, FinishReason.STOP, flush=False)
-        elif seq.constraint is not None and seq.constraint.is_done():
+        elif seq.constraint is not None and seq.constraint.done:
             finish(seq, FinishReason.STOP)
         elif params.max_tokens is not None and seq.n_out >= params.max_tokens:
             finish(seq, FinishReason.LENGTH)
@@ -223,10 +222,7 @@ class LlamaEngine:
                 f"This model's maximum context length is {n_ctx} tokens, but the prompt has {len(tokens)} tokens.",
                 prompt_tokens=len(tokens), n_ctx=n_ctx,
             )
-        if params.constraint is None:
-            constraint = self._compile(params)
-        else:  # compiling a grammar can take 100s of ms (and a deep stack): off the event loop
-            constraint = await grammar.run(self._compile, params)
+        constraint = await self._compile(params)
         with self._lock:
             if self._outstanding >= self.n_parallel + self.config.max_queue:
                 self._stats["rejected"] += 1
@@ -238,7 +234,7 @@ class LlamaEngine:
         self._inbox.put(Sequence(tokens, params, stream, loop, constraint))
         return stream
 
-    def _compile(self, params: SamplingParams):
+    async def _compile(self, params: SamplingParams):
         """Check what only the model can judge; compile the request's constraint for this sequence."""
         n_vocab = self._model.n_vocab
         for token, _ in params.logit_bias:
@@ -251,7 +247,7 @@ class LlamaEngine:
         if params.constraint is None:
             return None
         try:
-            return params.constraint.compile(self._model)
+            return await params.constraint.compile(self._model)
         except EngineError:
             raise
         except Exception as exc:  # a bug in a constraint must not become a 500 without a trace

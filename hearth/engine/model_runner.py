@@ -139,27 +139,31 @@ class Runner:
 
     def _sample_constrained(self, sampler, constraint, row: int) -> int:
         """llama.cpp's fast path: sample freely, check the token, and only when the constraint rejects
-        it sample again with the mask applied. Without a rejection this draws exactly what
+        it sample again from the masked logits. Without a rejection this draws exactly what
         llama_sampler_sample would (one pass of the same chain), so a constraint that allows
-        everything changes nothing."""
-        cur = self._candidates(row, None)
-        L.llama_sampler_apply(sampler, ctypes.byref(cur))
-        token = cur.data[cur.selected].id
+        everything changes nothing; conditioned on being allowed, a token drawn this way has the
+        masked distribution's probability."""
+        token = self._apply(sampler, self._candidates(row))
         if not constraint.allows(token):
-            mask = constraint.mask()
-            if not mask.any():
-                raise RuntimeError("the constraint allows no token")
-            cur = self._candidates(row, mask)
-            L.llama_sampler_apply(sampler, ctypes.byref(cur))
-            token = cur.data[cur.selected].id
-            if not mask[token]:
-                raise RuntimeError(f"sampling with the mask gave a token the constraint rejects ({token})")
+            cur = self._candidates(row)
+            constraint.mask(self._cur_view["logit"])
+            token = self._apply(sampler, cur)
+            if not constraint.allows(token):
+                raise RuntimeError(f"the constraint allows no token here (resampled {token})")
         L.llama_sampler_accept(sampler, token)
-        constraint.accept(token)
+        if constraint.accept(token) is False:
+            raise RuntimeError(f"the constraint failed: {getattr(constraint, 'failed', '') or 'no reason given'}")
         return token
 
-    def _candidates(self, row: int, mask):
-        """The row's logits as a llama_token_data_array (disallowed tokens at -inf)."""
+    @staticmethod
+    def _apply(sampler, cur) -> int:
+        L.llama_sampler_apply(sampler, ctypes.byref(cur))
+        if not 0 <= cur.selected < cur.size:
+            raise RuntimeError("the sampler selected no token")
+        return cur.data[cur.selected].id
+
+    def _candidates(self, row: int):
+        """The row's logits as a llama_token_data_array, in token order (`_cur_view` views it)."""
         n = self.n_vocab
         if self._cur is None:
             self._cur_data = (L.llama_token_data * n)()
@@ -168,8 +172,7 @@ class Runner:
             self._cur = L.llama_token_data_array()
         view = self._cur_view
         view["id"] = self._ids  # samplers reorder the array in place
-        logits = np.ctypeslib.as_array(L.llama_get_logits_ith(self.ctx, row), shape=(n,))
-        view["logit"] = logits if mask is None else np.where(mask, logits, -np.inf)
+        view["logit"] = np.ctypeslib.as_array(L.llama_get_logits_ith(self.ctx, row), shape=(n,))
         view["p"] = 0.0
         cur = self._cur
         cur.data = ctypes.cast(self._cur_data, L.llama_token_data_p)

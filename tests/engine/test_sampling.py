@@ -135,15 +135,17 @@ class Only:
     def allows(self, token):
         return bool(self.allowed[token])
 
-    def mask(self):
+    def mask(self, logits):
         self.masks += 1
-        return self.allowed
+        logits[~self.allowed] = -np.inf
 
     def accept(self, token):
         assert self.allows(token)  # the runner never accepts a rejected token
         self.seen.append(token)
+        return True
 
-    def is_done(self):
+    @property
+    def done(self):
         return self.n is not None and len(self.seen) >= self.n
 
 
@@ -151,7 +153,7 @@ class Spec:
     def __init__(self, make):
         self.make, self.made = make, []
 
-    def compile(self, vocab):
+    async def compile(self, vocab):
         c = self.make(vocab)
         self.made.append(c)
         return c
@@ -176,13 +178,22 @@ def test_a_constraint_is_enforced_and_can_end_the_sequence(engine):
     assert all(c.masks > 0 for c in spec.made)  # the prose the model wanted was rejected and resampled
 
 
-def test_a_failing_constraint_fails_only_its_own_sequence(engine):
-    class Broken(Only):
-        def allows(self, token):
-            raise ValueError("matcher exploded")
+class Raises(Only):
+    def allows(self, token):
+        raise ValueError("matcher exploded")
 
+
+class Refuses(Only):
+    failed = "dead end"
+
+    def accept(self, token):
+        return False
+
+
+@pytest.mark.parametrize("broken", [Raises, Refuses])
+def test_a_failing_constraint_fails_only_its_own_sequence(engine, broken):
     from hearth.engine import GenerationFailed
-    spec = Spec(lambda v: Broken([], v))
+    spec = Spec(lambda v: broken(range(v.n_vocab), v))
 
     async def both():
         bad = await engine.submit(PROMPT, greedy(8, constraint=spec))

@@ -43,7 +43,7 @@ def walk(grammars, model, lark, seed, max_tokens=300, eos_bias=0.3):
     rng = random.Random(seed)
     out = b""
     for _ in range(max_tokens):
-        if c.is_done():
+        if c.done:
             return out.decode(), True
         words = c._compute()
         assert words.any() and not c.failed
@@ -133,7 +133,7 @@ def test_mask_sets_exactly_the_forbidden_logits_to_minus_infinity(grammars, mode
     c = grammars.compile(G.json_schema({"enum": ["yes", "no"]}), "response_format")
     logits = np.random.default_rng(0).standard_normal(grammars.n_vocab).astype(np.float32)
     before = logits.copy()
-    c.mask_logits(logits)
+    c.mask(logits)
     allowed = [t for t in range(grammars.n_vocab) if c.allows(t)]
     assert 0 < len(allowed) < 100
     assert np.isfinite(logits).sum() == len(allowed)
