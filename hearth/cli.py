@@ -26,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--parallel", type=int, help="sequences decoded together (default: from cores and context)")
     serve.add_argument("--max-queue", type=int, default=64, help="requests that may wait; more get 503")
     serve.add_argument("--cors-origin", action="append", help="allowed browser origin (repeatable; default: *)")
-    serve.add_argument("--verbose", action="store_true", help="show llama.cpp's logs and every request")
+    serve.add_argument("--verbose", action="store_true", help="show llama.cpp's and uvicorn's logs")
+    serve.add_argument("--log-format", choices=("text", "json"), default="text",
+                       help="request log lines (one per request) as text or JSON (default: text)")
     serve.add_argument("--api-key", action="append", metavar="KEY",
                        help="require 'Authorization: Bearer KEY' (repeatable; default: $HEARTH_API_KEY, else none)")
     serve.add_argument("--max-prompt-tokens", type=int, help="prompt tokens per request (default: the context ceiling)")
@@ -49,6 +51,8 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
     from hearth import auth, shutdown, startup
     from hearth.app import create_app
     from hearth.engine import create_engine
+    from hearth.web import requestlog
+    from hearth.web.banner import banner
 
     try:  # every startup fault is one line and exit 1, before anything says "serving"
         model_path = startup.resolve_model(args.model)
@@ -70,11 +74,23 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
     request_limits = limits.Limits(args.max_prompt_tokens, args.max_request_tokens, args.request_timeout or None)
     app = create_app(engine, cors_origins=args.cors_origin or ("*",), api_keys=keys, limits=request_limits,
                      drain=drain)
-    print(f"hearth: serving {Path(model_path).name} on http://{args.host}:{sock.getsockname()[1]}/v1"
-          + (" (API key required)" if keys else ""), file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, log_level="info" if args.verbose else "warning", access_log=args.verbose,
-                            timeout_graceful_shutdown=3)
-    server = shutdown.Server(config, drain, engine)
+    requestlog.configure(args.log_format)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host=args.host, port=port, log_level="info" if args.verbose else "warning",
+                            access_log=False, timeout_graceful_shutdown=3)
+    name = args.model_id or Path(model_path).name.removesuffix(".gguf")
+
+    def loaded() -> str:
+        state = getattr(engine.state, "value", engine.state)
+        return name if state == "ready" else f"{name} ({state}; a line follows when it is ready)"
+
+    def announce() -> None:  # once uvicorn serves the bound socket
+        text = banner(args.host, port, loaded())
+        if keys:
+            text = text.replace("any api key", "API key required (Authorization: Bearer)")
+        print(text, file=sys.stderr, flush=True)
+
+    server = shutdown.Server(config, drain, engine, on_started=announce)
     server.run(sockets=[sock])
     return server.exit_code
 

@@ -127,9 +127,9 @@ class Server(uvicorn.Server):
     """uvicorn, with the drain on the first signal, no re-raised signal (exit 0), and exit 1 when
     the model fails to load at startup."""
 
-    def __init__(self, config: uvicorn.Config, drain: Drain, engine=None):
+    def __init__(self, config: uvicorn.Config, drain: Drain, engine=None, on_started=None):
         super().__init__(config)
-        self.drain, self.engine, self.exit_code = drain, engine, 0
+        self.drain, self.engine, self.exit_code, self.on_started = drain, engine, 0, on_started
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -137,6 +137,11 @@ class Server(uvicorn.Server):
         self._loop = asyncio.get_running_loop()
         self._spawn(self._watch_load())
         await super().serve(sockets)
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit and self.on_started:
+            self.on_started()
 
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
