@@ -325,13 +325,22 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         results = {label: {"machine": {}}}
 
+    finished = {"load_after": _load(), "seconds": round(time.monotonic() - t0, 1)}
+    metas = {name: meta | {"label": name, "model_id": Path(model).name} | server_meta.get(name, {}) | finished
+             for name in results}
+    write_results(results, metas, out, reference, machine_ref)
+    return 0
+
+
+def write_results(results: dict[str, dict], metas: dict[str, dict], out: Path, reference: dict | None = None,
+                  machine_ref: dict | None = None) -> list[Path]:
+    """Per server: medians, ratios and targets into its results; then the tables, the JSON files
+    (one per server, versus.json for the first against the second) and the plot."""
     written = []
     out.mkdir(parents=True, exist_ok=True)
-    finished = {"load_after": _load(), "seconds": round(time.monotonic() - t0, 1)}
     for i, (name, res) in enumerate(results.items()):
         machine = res.pop("machine")
-        res["meta"] = meta | {"label": name} | server_meta.get(name, {}) | finished
-        res["meta"].setdefault("model_id", Path(model).name)
+        res["meta"] = metas[name]
         if i == 0 and reference:
             res["reference"] = reference
             machine = {"reference": machine_ref} | machine
@@ -360,8 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         png = out / (f"{labels[0]}-vs-{labels[1]}.png" if versus else f"{labels[0]}.png")
         report.plot(list(results.values()), png)
         written.append(png)
-    print(f"bench: {finished['seconds']} s; wrote {', '.join(map(str, written))}")
-    return 0
+    seconds = next(iter(metas.values())).get("seconds")
+    print(f"bench: {seconds} s; wrote {', '.join(map(str, written))}")
+    return written
 
 
 if __name__ == "__main__":

@@ -56,3 +56,45 @@ def test_llama_server_comes_from_the_environment(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="not an executable"):
         llama_server.find()
     assert llama_server.find("/bin/true") == "/bin/true"  # --llama-server wins
+
+
+def test_every_scenario_runs_against_two_servers_side_by_side(tmp_path):
+    """The whole HTTP part of the bench over two stand-in servers (our real HTTP stack over a paced
+    engine, no model): alternating runs, per-server sections, paired ratios and the issue's targets."""
+    import argparse
+    import subprocess
+    import sys
+
+    from benchmarks import bench
+    from benchmarks.scenarios import PromptFactory
+    from benchmarks.server import free_port, wait_ready
+
+    procs, targets = [], []
+    try:
+        for label in ("hearth", "llama-server"):
+            port = free_port()
+            procs.append(subprocess.Popen([sys.executable, "-m", "benchmarks.http_cost", "--serve", str(port),
+                                           "--rate", "2000"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+            wait_ready(f"http://127.0.0.1:{port}/v1", 60, procs[-1])
+            targets.append(Target(f"http://127.0.0.1:{port}/v1", "paced", label=label, pid=procs[-1].pid))
+        a = argparse.Namespace(scenarios=["single", "concurrency", "prefix", "burst"], levels=[1, 8], users=[1, 8],
+                               repeats=2, quick=False, wait_quiet=0)
+        res = asyncio.run(bench.run_http(a, targets, PromptFactory(), None))
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=15)
+    assert set(res) == {"hearth", "llama-server"}
+    for r in res.values():
+        assert r["single"]["failures"] == 0 and len(r["single"]["runs"]) == 2
+        assert r["concurrency"]["8"]["failures"] == 0 and r["concurrency"]["8"]["streams"] == 16
+        assert r["prefix"]["failures"] == 0 and r["burst"]["8"]["failures"] == 0
+    meta = {"model_id": "paced", "base_url": "-", "cpus": 2, "load_before": "0", "load_after": "0", "seconds": 1,
+            "started": "now", "repeats": {"single": 2}}
+    written = bench.write_results(res, {name: meta | {"label": name} for name in res}, tmp_path)
+    assert {p.name for p in written} == {"hearth.json", "llama-server.json", "versus.json",
+                                         "hearth-vs-llama-server.png"}
+    v = report.load(tmp_path / "versus.json")
+    assert v["figures"]["single"]["pairs"] == 2 and v["figures"]["aggregate8"]["pairs"] == 2
+    assert set(v["targets"]) == {"single", "aggregate8", "prefix_fresh", "cached_over_fresh", "burst8_worst_over_single"}
+    assert all(t["value"] is not None for t in v["targets"].values())
