@@ -22,6 +22,19 @@ TOP_K = 40  # before top-p: top-p alone over a 49k vocabulary costs ~1.2 ms per 
 PENALTY_LAST_N = 64
 
 
+def top_k(x: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values, largest first (ties: lower index first). The k-th largest of
+    every 64th value bounds the answer from below (at least k values reach it), so only the few
+    hundred values above it are sorted: ~20 us over 49k values, where np.argpartition takes ~1 ms."""
+    sub = x[::64]
+    if len(sub) <= k:
+        cand = np.arange(len(x))
+    else:
+        bound = np.partition(sub, len(sub) - k)[len(sub) - k]
+        cand = np.flatnonzero(x >= bound)
+    return cand[np.argsort(-x[cand], kind="stable")[:k]]
+
+
 class Runner:
     def __init__(self, model: Model, n_ctx: int, n_slots: int, n_batch: int, n_threads: int):
         self.model = model
@@ -42,6 +55,7 @@ class Runner:
         self.n = 0  # tokens in the batch being built
         self.n_vocab = model.n_vocab
         self._cur = None  # llama_token_data[n_vocab] for constrained sampling, made on first use
+        self._exp = None  # float32[n_vocab] scratch for logprobs, made on first use
 
     def close(self) -> None:
         if self.ctx:
@@ -181,16 +195,18 @@ class Runner:
 
     def _with_logprobs(self, token: int, row: int, k: int) -> TokenOut:
         """The model's own log-probabilities: log-softmax of the raw logits (before bias, penalties,
-        constraint, temperature, top-k, top-p). ~0.2 ms per token over a 49k vocabulary; only when asked."""
+        constraint, temperature, top-k, top-p). Only when asked: ~0.1 ms per token over a 49k vocabulary."""
         x = np.ctypeslib.as_array(L.llama_get_logits_ith(self.ctx, row), shape=(self.n_vocab,))
-        m = float(x.max())
-        lse = m + math.log(float(np.exp(x - m).sum(dtype=np.float64)))
+        if self._exp is None:
+            self._exp = np.empty(self.n_vocab, dtype=np.float32)
+        m = x.max()
+        np.subtract(x, m, out=self._exp)
+        np.exp(self._exp, out=self._exp)
+        lse = float(m) + math.log(float(self._exp.sum(dtype=np.float64)))
         top = ()
         if k > 0:
-            idx = np.argpartition(x, -k)[-k:]
-            idx = idx[np.argsort(-x[idx], kind="stable")]
             piece = self.model.piece
-            top = tuple(TopLogprob(int(i), piece(int(i)), float(x[i]) - lse) for i in idx)
+            top = tuple(TopLogprob(int(i), piece(int(i)), float(x[i]) - lse) for i in top_k(x, k))
         return TokenOut(token, self.model.piece(token), float(x[token]) - lse, top)
 
     # KV streams -------------------------------------------------------------------------------

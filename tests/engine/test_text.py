@@ -125,3 +125,16 @@ def test_completion_tokens_count_the_reported_tokens():
         reported += list(d.tokens) if d else []
     assert stopped and out.n_tokens == len(reported) == 2
     assert isinstance(Delta("x"), Delta)
+
+
+def test_top_k_matches_a_full_sort_ties_included():
+    import numpy as np
+
+    from hearth.engine.model_runner import top_k
+
+    rng = np.random.default_rng(0)
+    for n, k in ((49152, 5), (49152, 20), (100, 20), (10, 3), (49152, 1)):
+        x = (rng.standard_normal(n) * 3).astype(np.float32)
+        x[rng.integers(0, n, 5)] = x.max()  # ties at the top
+        want = sorted(range(n), key=lambda i: (-x[i], i))[:k]
+        assert list(top_k(x, k)) == want
