@@ -81,7 +81,8 @@ def main(argv=None) -> int:
             runner.seq_clear(s)
 
     fresh: dict[int, bytes] = {}
-    rows = []
+    print(f"{'chunk':>5} {'fresh s':>8} {'(min-max)':>15} {'tok/s':>7} {'=fresh' + str(sizes[0]):>9} | "
+          f"{'reuse@C':>7} {'s':>6} {'exact':>5} | {'reuse@32':>8} {'s':>6} {'exact':>5}", flush=True)
     prefill(runner, 0, p, 0, 32)  # warm-up
     for c in sizes:
         times = []
@@ -102,15 +103,11 @@ def main(argv=None) -> int:
         runner.seq_copy_prefix(1, 0, n32)
         t_fine = prefill(runner, 0, p, n32, c)
         same_fine = last_logits(runner, n_vocab) == fresh[c]
-        rows.append((c, statistics.median(times), min(times), max(times), fresh[c] == fresh[sizes[0]],
-                     n, t_reuse, same_reuse, n32, t_fine, same_fine))
         clear(0, 1)
-    print(f"{'chunk':>5} {'fresh s':>8} {'(min-max)':>13} {'tok/s':>7} {'x'+str(sizes[0]):>6} "
-          f"{'=fresh'+str(sizes[0]):>8} | {'reuse@C':>7} {'s':>6} {'exact':>5} | {'reuse@32':>8} {'s':>6} {'exact':>5}")
-    base = rows[0][1]
-    for c, med, lo, hi, same0, n, tr, sr, n32, tf, sf in rows:
-        print(f"{c:>5} {med:8.3f} {lo:6.3f}-{hi:6.3f} {len(p) / med:7.0f} {base / med:6.2f} {str(same0):>8} | "
-              f"{n:>7} {tr:6.3f} {str(sr):>5} | {n32:>8} {tf:6.3f} {str(sf):>5}")
+        med = statistics.median(times)
+        print(f"{c:>5} {med:8.3f} {min(times):7.3f}-{max(times):7.3f} {len(p) / med:7.0f} "
+              f"{str(fresh[c] == fresh[sizes[0]]):>9} | {n:>7} {t_reuse:6.3f} {str(same_reuse):>5} | "
+              f"{n32:>8} {t_fine:6.3f} {str(same_fine):>5}", flush=True)
     print("logits sha1:", {c: hashlib.sha1(v).hexdigest()[:10] for c, v in fresh.items()})
     runner.close()
     model.close()
