@@ -32,6 +32,8 @@ Scenarios (--scenarios, comma-separated):
                a repeat), then the same one with another question: TTFT of each (chat, max_tokens 8).
   burst        C = 1, 4, 8 users, one fresh ~1,000-token system prompt per burst, distinct
                questions, all sent at once (chat, max_tokens 16): TTFT median and worst.
+  constrained  issue 8 (only when named; ours only): json_schema-constrained tok/s / unconstrained, paired,
+               at 1 and 8 streams (benchmarks/constrained.py; target >= 0.85).
 Medians over repeats (the machine is shared): --quick 1-2 repeats, else 3-5.
 Writes <out>/<label>.json per server (every sample), <out>/versus.json (the paired ratios) and a PNG.
 Targets (issues 4, 5, 12) are checked on what was measured; a figure over failed streams misses its target.
@@ -57,7 +59,8 @@ from .machine import CpuMeter, Gate, pid_listening
 from .scenarios import (PromptFactory, burst, concurrency, list_prompt, median, resummarize, shared_prefix,
                         single_stream)
 
-SCENARIOS = ("reference", "single", "concurrency", "prefix", "burst")
+SCENARIOS = ("reference", "single", "concurrency", "prefix", "burst", "constrained")
+DEFAULT_SCENARIOS = SCENARIOS[:5]  # constrained (benchmarks/constrained.py, issue 8) runs when asked for
 N_TOKENS = 128
 
 
@@ -69,7 +72,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--served-model", help="the `model` sent in requests (default: the first id of /v1/models)")
     p.add_argument("--out", default="bench-results", help="output directory (default: bench-results/)")
     p.add_argument("--quick", action="store_true", help="one repeat of each measurement (~2 minutes)")
-    p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    p.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}")
     p.add_argument("--repeats", type=int, help="repeats of every measurement (default: 3-5, --quick: 1-2)")
     p.add_argument("--label", help="name of this run in the table, files and plots (default: hearth, or host:port)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for the references and our server")
@@ -97,7 +100,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return a
 
 
-REPEATS = {"reference": (5, 2), "single": (5, 2), "concurrency": (3, 1), "prefix": (5, 2), "burst": (3, 1)}
+REPEATS = {"reference": (5, 2), "single": (5, 2), "concurrency": (3, 1), "prefix": (5, 2), "burst": (3, 1),
+           "constrained": (3, 1)}
 
 
 def _repeats(a: argparse.Namespace, scenario: str) -> int:
@@ -209,6 +213,15 @@ async def run_http(a: argparse.Namespace, targets: list[Target], prompts: Prompt
         await measure("prefix", lambda g: shared_prefix(targets, prompts, _repeats(a, "prefix"), gate=g))
     if "burst" in a.scenarios:
         await measure("burst", lambda g: burst(targets, prompts, a.users, _repeats(a, "burst"), gate=g))
+    if "constrained" in a.scenarios:  # ours only: llama-server's json_schema support is another matter
+        from .constrained import constrained
+
+        own = targets[0]
+
+        async def ours_only(gate):
+            return {own.label: await constrained(own, [1, 8], _repeats(a, "constrained"), gate=gate)}
+
+        await measure("constrained", ours_only)
     return res
 
 
