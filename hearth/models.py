@@ -124,6 +124,7 @@ def fetch(model: DefaultModel, root: Path | None = None) -> Path:
     root = Path(root) if root is not None else models_dir()
     target = root / model.path
     if target.is_file():
+        _drop_stale_legacy(model, root, target)
         return target
     with _locked(root):
         if target.is_file():  # another process fetched it meanwhile
@@ -139,6 +140,14 @@ def fetch(model: DefaultModel, root: Path | None = None) -> Path:
         model.fetch(model, partial)
         partial.replace(target)
     return target
+
+
+def _drop_stale_legacy(model: DefaultModel, root: Path, target: Path) -> None:
+    """An older Hearth that still runs on this machine may fetch the file again at its old place;
+    the catalog would list it twice. The copy in the layout wins."""
+    old = root / model.legacy if model.legacy else None
+    if old is not None and old.is_file() and old.stat().st_size == target.stat().st_size:
+        old.unlink(missing_ok=True)
 
 
 def fetch_all(root: Path | None = None) -> list[Path]:
