@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -68,6 +69,8 @@ def test_the_gguf_pools_by_mean_as_sentence_transformers_does(engine, path):
     assert meta["bert.pooling_type"] == 1  # LLAMA_POOLING_TYPE_MEAN, from 1_Pooling/config.json
     assert engine.pooling == L.LLAMA_POOLING_TYPE_MEAN
     assert engine.model.n_ctx == 512
+    # on a thread of its own, beside a chat engine's: one thread, no second OpenMP team
+    assert engine.stats()["n_threads"] == 1
 
 
 def test_matches_sentence_transformers(engine):
@@ -148,6 +151,7 @@ def test_a_compute_loop_of_its_own_can_step_it(path):
         v = embed(eng, [PAIRS[0][0], PAIRS[0][1], PAIRS[1][0]])
         assert v[0] @ v[1] > v[0] @ v[2] + MARGIN
         assert eng.stats()["embed_batches"] >= 1 and eng.stats()["outstanding"] == 0
+        assert eng.n_threads == (os.cpu_count() or 1)  # the loop's thread: every core, in turn with the others
     finally:
         stop = True
         thread.join(30)

@@ -1,8 +1,9 @@
 """An embedding model (a GGUF with a pooling type, e.g. BERT) served by a llama.cpp context in embeddings mode.
 
 Inputs of every waiting request are packed into one `llama_decode` (one sequence id each, up to
-N_BATCH tokens and N_SEQ sequences), pooled as the GGUF says (all-MiniLM-L6-v2: mean) and
-L2-normalised. A request's vectors come back in input order once all of them are computed.
+N_PACK tokens and N_SEQ sequences; a longer input goes alone), pooled as the GGUF says
+(all-MiniLM-L6-v2: mean) and L2-normalised. A request's vectors come back in input order once all
+of them are computed. Small packs are faster per vector: attention spans the whole pack.
 
 Two ways to drive it:
 - `step()` runs one decode and returns whether it did any work, so that one compute thread can step
@@ -30,8 +31,8 @@ from hearth.engine.api import (
 )
 
 log = logging.getLogger("hearth.embedding")
-N_BATCH = 2048  # tokens per decode (= n_ubatch: a pooled sequence must sit in one ubatch)
-N_SEQ = 64  # inputs per decode
+N_PACK = 512  # tokens packed into one decode (benchmarks/embeddings.py)
+N_SEQ = 16  # inputs per decode
 
 
 @dataclass(eq=False)
@@ -44,12 +45,18 @@ class _Job:
 
 
 class EmbeddingEngine:
-    def __init__(self, config: EngineConfig, n_batch: int = N_BATCH, n_seq: int = N_SEQ):
+    def __init__(self, config: EngineConfig, n_pack: int = N_PACK, n_seq: int = N_SEQ, n_threads: int | None = None):
         self.config = config
         self.state = LoadState.EMPTY
         self.model: ModelInfo | None = None
-        self.n_batch, self.n_seq = n_batch, n_seq
-        self.n_threads = config.n_threads or os.cpu_count() or 1
+        self.n_pack, self.n_seq = n_pack, n_seq
+        self.n_batch = 0  # tokens one decode holds: the longest input the model takes, or n_pack
+        # Stepped by a compute loop that also steps the chat models: all cores (one OpenMP team in
+        # turn). On a thread of its own (`start()`), beside a chat engine's thread, a second
+        # multi-threaded team would slow generation ~40% for the life of the process: 1 thread,
+        # unless asked for more.
+        self.n_threads = n_threads or config.n_threads or os.cpu_count() or 1
+        self._threads_asked = n_threads
         self.max_tokens = 0  # tokens of one input at most: set on load
         self.wake: Callable[[], None] = self._wake_own_thread
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()  # jobs from the event loop
@@ -66,6 +73,7 @@ class EmbeddingEngine:
         """Load and serve on a thread of the engine's own."""
         if self._thread is not None:
             return
+        self.n_threads = self._threads_asked or 1
         self.state = LoadState.LOADING
         self._thread = threading.Thread(target=self._main, name="hearth-embedding", daemon=True)
         self._thread.start()
@@ -87,9 +95,10 @@ class EmbeddingEngine:
         self.state = LoadState.LOADING
         cfg = self.config
         model = Model(cfg.model_path, verbose=cfg.verbose)
+        self.n_batch = max(self.n_pack, min(model.n_ctx_train or self.n_pack, 8192))
         try:
             p = L.llama_context_default_params()
-            p.n_ctx = p.n_batch = p.n_ubatch = self.n_batch
+            p.n_ctx = p.n_batch = p.n_ubatch = self.n_batch  # a pooled input must sit in one ubatch
             p.n_seq_max = self.n_seq
             p.kv_unified = True
             p.n_threads = p.n_threads_batch = self.n_threads
@@ -111,7 +120,7 @@ class EmbeddingEngine:
         self._batch = L.llama_batch_init(self.n_batch, 0, 1)
         self._mem = L.llama_get_memory(ctx)
         self._dim = L.llama_model_n_embd(model.ptr)
-        self.max_tokens = min(self.n_batch, model.n_ctx_train or self.n_batch)
+        self.max_tokens = min(model.n_ctx_train or self.n_batch, self.n_batch)  # positions the model has
         mid = cfg.model_id or Path(cfg.model_path).name.removesuffix(".gguf")
         self.model = ModelInfo(id=mid, n_ctx=self.max_tokens, created=int(os.path.getmtime(cfg.model_path)))
         self.state = LoadState.READY
@@ -171,7 +180,7 @@ class EmbeddingEngine:
         while self._ready and len(group) < self.n_seq:  # first come, first packed
             job, i = self._ready[0]
             tokens = job.inputs[i]
-            if n + len(tokens) > self.n_batch:
+            if group and n + len(tokens) > self.n_pack:
                 break
             self._ready.popleft()
             seq = len(group)
