@@ -32,6 +32,26 @@ class StopSequences(RootModel[str | StopSequences1 | None]):
     """
 
 
+class LogitBias1(RootModel[float]):
+    root: float = Field(..., ge=-100.0, le=100.0)
+
+
+class LogitBias(RootModel[dict[str, LogitBias1]]):
+    """
+    Token id (as a string key) -> bias from -100 to 100, added to the token's logit before sampling. -100 bans the token; 100 all but forces it. Ids outside the model's vocabulary get a 422.
+    """
+
+    root: dict[str, LogitBias1]
+
+
+class Metadata(RootModel[dict[str, str]]):
+    """
+    Accepted and ignored (nothing is stored).
+    """
+
+    root: dict[str, str]
+
+
 class StreamOptions(BaseModel):
     include_usage: bool | None = None
     """
@@ -67,27 +87,41 @@ class ChatCompletionResponseMessage(BaseModel):
     refusal: str | None = Field(...)
 
 
-class ChatCompletionChoice(BaseModel):
-    index: int
-    message: ChatCompletionResponseMessage
-    logprobs: dict[str, Any] | None = Field(...)
-    finish_reason: Literal['stop', 'length']
+class ChatCompletionTopLogprob(BaseModel):
+    token: str
+    """
+    The token's text; a token that is not whole UTF-8 is written `bytes:\\\\xe6\\\\x97`.
+    """
+    logprob: float
+    bytes: list[int] | None = Field(...)
+    """
+    The token's UTF-8 bytes. The bytes of `content[]`, concatenated, are the content's.
+    """
+
+
+class ChatCompletionTokenLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = Field(...)
+    top_logprobs: list[ChatCompletionTopLogprob]
+    """
+    The `top_logprobs` most likely tokens at this position, most likely first.
+    """
+
+
+class ChatCompletionLogprobs(BaseModel):
+    """
+    null unless `logprobs` was true.
+    """
+
+    content: list[ChatCompletionTokenLogprob] | None = Field(...)
+    refusal: list[ChatCompletionTokenLogprob] | None = Field(...)
 
 
 class CompletionUsage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-
-
-class CreateChatCompletionResponse(BaseModel):
-    id: str
-    object: Literal['chat.completion']
-    created: int
-    model: str
-    system_fingerprint: str | None = None
-    choices: list[ChatCompletionChoice]
-    usage: CompletionUsage
 
 
 class ChatCompletionStreamDelta(BaseModel):
@@ -99,8 +133,8 @@ class ChatCompletionStreamDelta(BaseModel):
 class ChatCompletionStreamChoice(BaseModel):
     index: int
     delta: ChatCompletionStreamDelta
-    logprobs: dict[str, Any] | None = Field(...)
-    finish_reason: Literal['stop', 'length'] | None = Field(...)
+    logprobs: ChatCompletionLogprobs | None
+    finish_reason: Literal['stop', 'length', 'tool_calls'] | None = Field(...)
 
 
 class CreateChatCompletionStreamResponse(BaseModel):
@@ -113,6 +147,9 @@ class CreateChatCompletionStreamResponse(BaseModel):
     created: int
     model: str
     system_fingerprint: str | None = None
+    """
+    The model file and engine configuration that served the request (`fp_` + 12 hex digits).
+    """
     choices: list[ChatCompletionStreamChoice]
     usage: CompletionUsage | None = None
 
@@ -155,35 +192,26 @@ class CreateCompletionRequest(BaseModel):
     """
     logprobs: int | None = Field(None, ge=0, le=5)
     """
-    Not supported; must be absent, null or 0.
+    Return each token's log probability and the this many most likely tokens (0: only the chosen one's): the model's own distribution (log-softmax of the raw logits, before logit_bias, penalties, temperature, top_k and top_p). Not with `echo` (422).
     """
+    logit_bias: LogitBias | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     user: str | None = None
-
-
-class CompletionChoice(BaseModel):
-    text: str
-    index: int
-    logprobs: dict[str, Any] | None = Field(...)
-    finish_reason: Literal['stop', 'length'] | None = Field(...)
     """
-    null in stream chunks before the last one of a choice.
+    Accepted and ignored.
     """
 
 
-class CreateCompletionResponse(BaseModel):
+class CompletionLogprobs(BaseModel):
     """
-    A completion, and also the shape of each SSE chunk of a streamed one.
+    null unless `logprobs` was given. One entry per token of this choice's `text` (of this chunk's, when streamed); `text_offset` is the character offset of each token in the choice's whole text.
     """
 
-    id: str
-    object: Literal['text_completion']
-    created: int
-    model: str
-    system_fingerprint: str | None = None
-    choices: list[CompletionChoice]
-    usage: CompletionUsage | None = None
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]]
+    text_offset: list[int]
 
 
 class Input(RootModel[str]):
@@ -279,11 +307,76 @@ class CreateChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     logprobs: bool | None = None
     """
-    Only false is supported.
+    Return each content token's log probability: the model's own distribution (log-softmax of the raw logits, before logit_bias, penalties, temperature, top_k and top_p), as OpenAI reports.
     """
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    """
+    With `logprobs`, also the this many most likely tokens at each position.
+    """
+    logit_bias: LogitBias | None = None
     tools: list[dict[str, Any]] | None = Field(None, max_length=0)
     """
     Tool calling is not supported; an empty list or null is accepted.
     """
     response_format: ResponseFormat | None = None
+    parallel_tool_calls: bool | None = None
     user: str | None = None
+    """
+    Accepted and ignored.
+    """
+    metadata: Metadata | None = None
+    store: bool | None = None
+    """
+    Accepted and ignored (nothing is stored).
+    """
+    service_tier: str | None = None
+    """
+    Accepted and ignored.
+    """
+
+
+class ChatCompletionChoice(BaseModel):
+    index: int
+    message: ChatCompletionResponseMessage
+    logprobs: ChatCompletionLogprobs | None
+    finish_reason: Literal['stop', 'length', 'tool_calls']
+
+
+class CreateChatCompletionResponse(BaseModel):
+    id: str
+    object: Literal['chat.completion']
+    created: int
+    model: str
+    system_fingerprint: str | None = None
+    """
+    The model file and engine configuration that served the request (`fp_` + 12 hex digits).
+    """
+    choices: list[ChatCompletionChoice]
+    usage: CompletionUsage
+
+
+class CompletionChoice(BaseModel):
+    text: str
+    index: int
+    logprobs: CompletionLogprobs | None
+    finish_reason: Literal['stop', 'length'] | None = Field(...)
+    """
+    null in stream chunks before the last one of a choice.
+    """
+
+
+class CreateCompletionResponse(BaseModel):
+    """
+    A completion, and also the shape of each SSE chunk of a streamed one.
+    """
+
+    id: str
+    object: Literal['text_completion']
+    created: int
+    model: str
+    system_fingerprint: str | None = None
+    """
+    The model file and engine configuration that served the request (`fp_` + 12 hex digits).
+    """
+    choices: list[CompletionChoice]
+    usage: CompletionUsage | None = None

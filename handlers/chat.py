@@ -11,7 +11,7 @@ from generated.openai import (
     CreateChatCompletionResponse,
     CreateChatCompletionStreamResponse,
 )
-from handlers import common
+from handlers import choices, common, logprobs, params, sse
 from hearth.engine import api
 
 
@@ -23,41 +23,47 @@ def _message(m) -> api.ChatMessage:
 async def create(body: dict):
     req = CreateChatCompletionRequest.model_validate(body)
     n = req.n or 1
-    params = common.sampling(req, n)
+    want_logprobs = params.chat_logprobs(req)
+    sampling = params.sampling(req, n, want_logprobs)
     prompt = api.Prompt(messages=tuple(_message(m) for m in req.messages))
-    generations = await common.submit_all([prompt] * n, params, "messages")
+    generations = await choices.submit_all([prompt] * n, sampling, "messages")
     completion_id, created, model = common.new_id("chatcmpl"), common.now(), common.model_id()
+    fingerprint = common.system_fingerprint()
 
-    def chunk(choices, usage=None, with_usage_field=False) -> dict:
+    def chunk(chunk_choices, usage=None, with_usage_field=False) -> dict:
         fields = dict(id=completion_id, object="chat.completion.chunk", created=created, model=model,
-                      system_fingerprint=None, choices=choices)
+                      system_fingerprint=fingerprint, choices=chunk_choices)
         if with_usage_field:
             fields["usage"] = usage
         return common.dump(CreateChatCompletionStreamResponse(**fields))
 
+    def token_logprobs(tokens):
+        return logprobs.chat(tokens) if want_logprobs is not None else None
+
     async def stream_chunks(gens, include_usage: bool):
-        def choice(index, delta, finish_reason=None):
-            return ChatCompletionStreamChoice(index=index, delta=delta, logprobs=None, finish_reason=finish_reason)
+        def choice(index, delta, finish_reason=None, lp=None):
+            return ChatCompletionStreamChoice(index=index, delta=delta, logprobs=lp, finish_reason=finish_reason)
 
         yield chunk([choice(i, ChatCompletionStreamDelta(role="assistant", content="")) for i in range(n)],
                     with_usage_field=include_usage)
-        async for d in common.deltas(gens):
-            if d.finish_reason == common.FAILED:
-                yield common.failure_event()
+        async for d in choices.deltas(gens):
+            if d.finish_reason == choices.FAILED:
+                yield sse.failure_event()
                 return
             delta = ChatCompletionStreamDelta(content=d.text) if d.text else ChatCompletionStreamDelta()
-            yield chunk([choice(d.index, delta, d.finish_reason)], with_usage_field=include_usage)
+            lp = token_logprobs(d.tokens) if d.tokens else None
+            yield chunk([choice(d.index, delta, d.finish_reason, lp)], with_usage_field=include_usage)
         if include_usage:
-            yield chunk([], CompletionUsage(**common.usage(gens, gens[0].prompt_tokens)), with_usage_field=True)
+            yield chunk([], CompletionUsage(**choices.usage(gens, gens[0].prompt_tokens)), with_usage_field=True)
 
-    def build_response(done: common.Collected) -> CreateChatCompletionResponse:
+    def build_response(done: choices.Collected) -> CreateChatCompletionResponse:
         return CreateChatCompletionResponse(
-            id=completion_id, object="chat.completion", created=created, model=model, system_fingerprint=None,
+            id=completion_id, object="chat.completion", created=created, model=model, system_fingerprint=fingerprint,
             choices=[
                 ChatCompletionChoice(
                     index=i,
                     message=ChatCompletionResponseMessage(role="assistant", content=text, refusal=None),
-                    logprobs=None,
+                    logprobs=token_logprobs(done.tokens[i]),
                     finish_reason=reason,
                 )
                 for i, (text, reason) in enumerate(zip(done.texts, done.finish_reasons))
@@ -66,4 +72,4 @@ async def create(body: dict):
         )
 
     prompt_tokens = generations[0].prompt_tokens
-    return await common.respond(req, generations, stream_chunks, build_response, prompt_tokens)
+    return await sse.respond(req, generations, stream_chunks, build_response, prompt_tokens)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import threading
 from pathlib import Path
+from typing import Callable
 
 from hearth import models
 from hearth.engine import api
+
+EngineFactory = Callable[[api.EngineConfig], api.Engine]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,39 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class DelayedStart:
-    """Test hook (HEARTH_TEST_LOAD_DELAY=seconds): the model load starts only after a delay, so that
-    the 503 `model_loading` answer can be observed deterministically over a real model."""
-
-    def __init__(self, engine: api.Engine, delay: float):
-        self._engine, self._delay, self._started = engine, delay, False
-
-    def __getattr__(self, name):
-        return getattr(self._engine, name)
-
-    @property
-    def state(self) -> api.LoadState:
-        return self._engine.state if self._started else api.LoadState.LOADING
-
-    def start(self) -> None:
-        def later():
-            self._engine.start()
-            self._started = True
-
-        threading.Timer(self._delay, later).start()
-
-    async def submit(self, prompt, params):
-        if not self._started:
-            raise api.ModelLoading("The model is still loading; retry shortly.")
-        return await self._engine.submit(prompt, params)
-
-    async def embed(self, texts):
-        if not self._started:
-            raise api.ModelLoading("The model is still loading; retry shortly.")
-        return await self._engine.embed(texts)
-
-
-def serve(args: argparse.Namespace) -> None:
+def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None) -> None:
+    """Serve until interrupted. `engine_factory` (default: the llama.cpp engine) makes the engine from
+    the command line's settings; tests pass their own to hold the model in states on demand."""
     import uvicorn
 
     from hearth.app import create_app
@@ -75,14 +46,12 @@ def serve(args: argparse.Namespace) -> None:
     model_path = args.model or models.default_model_path()
     if not Path(model_path).is_file():
         sys.exit(f"hearth: no such model file: {model_path}")
-    engine = create_engine(
+    engine = (engine_factory or create_engine)(
         api.EngineConfig(
             model_path=str(model_path), model_id=args.model_id, n_ctx=args.ctx_size, n_threads=args.threads,
             n_parallel=args.parallel, max_queue=args.max_queue, verbose=args.verbose,
         )
     )
-    if delay := float(os.environ.get("HEARTH_TEST_LOAD_DELAY", "0")):
-        engine = DelayedStart(engine, delay)
     app = create_app(engine, cors_origins=args.cors_origin or ("*",))
     print(f"hearth: serving {model_path.name if hasattr(model_path, 'name') else model_path} "
           f"on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
@@ -90,7 +59,7 @@ def serve(args: argparse.Namespace) -> None:
                 access_log=args.verbose, timeout_graceful_shutdown=3)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, engine_factory: EngineFactory | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["conformance"]:
         from conformance.__main__ import main as conformance_main
@@ -104,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         for path in models.fetch_all(args.models_dir):
             print(path)
     elif args.command == "serve":
-        serve(args)
+        serve(args, engine_factory)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ def from_engine(exc: engine.EngineError, param: str) -> ApiError:
                         headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, engine.ContextLengthExceeded):
         return ApiError(400, exc.message, code="context_length_exceeded", param=param)
+    if isinstance(exc, engine.InvalidRequest):
+        return ApiError(exc.status, exc.message, code=exc.code, param=exc.param)
     return internal(exc)
 
 

@@ -21,15 +21,21 @@ def free_port() -> int:
 
 
 class RunningServer:
-    """`python -m hearth serve` in a subprocess; `url` is its base URL (…/v1)."""
+    """`python -m hearth serve` in a subprocess; `url` is its base URL (…/v1).
 
-    def __init__(self, *args: str, env: dict | None = None, wait_ready: bool = True, timeout: float = 180):
+    `load_delay`: serve through tests/hooked_server.py, whose engine factory holds the real model's load
+    back that many seconds (the 503 `model_loading` window, on demand)."""
+
+    def __init__(self, *args: str, env: dict | None = None, wait_ready: bool = True, timeout: float = 180,
+                 load_delay: float | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.log = open(ROOT / f".pytest_cache/server-{self.port}.log", "w") if (ROOT / ".pytest_cache").is_dir() \
             else subprocess.DEVNULL
+        launcher = ["-m", "hearth"] if load_delay is None else \
+            [str(ROOT / "tests" / "hooked_server.py"), "--load-delay", str(load_delay)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hearth", "serve", "--port", str(self.port), *args],
+            [sys.executable, *launcher, "serve", "--port", str(self.port), *args],
             env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
         )
         self._wait(timeout, ready=wait_ready)

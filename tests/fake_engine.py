@@ -19,8 +19,8 @@ class FakeGeneration:
             if self.completion_tokens == self.fail_after:
                 raise api.GenerationFailed("boom")
             self.completion_tokens += 1
-            yield piece
-        self.finish_reason = "stop"
+            yield api.Delta(piece, (api.TokenOut(self.completion_tokens, piece.encode()),))
+        self.finish_reason = api.FinishReason.STOP
 
     def cancel(self):
         self.cancelled = True

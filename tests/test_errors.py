@@ -27,7 +27,7 @@ def error_of(r: httpx.Response) -> dict:
     ({"model": "m", "messages": MSG, "max_tokens": 10**6}, 422, "invalid_value", "max_tokens"),
     ({"model": "m", "messages": MSG, "max_tokens": 0}, 422, "invalid_value", "max_tokens"),
     ({"model": "m", "messages": MSG, "n": 99}, 422, "invalid_value", "n"),
-    ({"model": "m", "messages": MSG, "logprobs": True}, 422, "invalid_value", "logprobs"),
+    ({"model": "m", "messages": MSG, "logprobs": True, "top_logprobs": 21}, 422, "invalid_value", "top_logprobs"),
     ({"model": "m", "messages": [{"role": "tool", "content": "x"}]}, 422, "invalid_value", "messages[0].role"),
     ({"model": "m", "messages": [{"role": "user", "content": "word " * 5000}]}, 400, "context_length_exceeded",
      "messages"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import AsyncIterator, Protocol, Sequence
+from typing import AsyncIterator, Callable, Protocol, Sequence
 
 
 class LoadState(str, enum.Enum):
@@ -30,6 +30,134 @@ class ChatMessage:
     content: str
 
 
+class FinishReason(str, enum.Enum):
+    """Why a sequence ended. A str: `reason == "stop"` holds, and `.value` is OpenAI's word."""
+
+    STOP = "stop"  # an end-of-generation token, a stop string, or a constraint that is complete
+    LENGTH = "length"  # max_tokens, or the context ceiling
+    TOOL_CALLS = "tool_calls"  # ended as STOP after the tool-call parser reported at least one call
+    CANCELLED = "cancelled"  # cancel() (the client went away); never reported to a client
+    ERROR = "error"  # the engine failed this sequence; iteration raises GenerationFailed
+
+
+@dataclass(frozen=True, slots=True)
+class TopLogprob:
+    id: int
+    piece: bytes  # the token's bytes (may be part of a UTF-8 character)
+    logprob: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenOut:
+    """One generated token as it reached the output.
+
+    `piece` is exactly what this token contributed to the text: its bytes, or, for the token a stop
+    string cut, the bytes before the stop string (its `logprob` stays the whole token's). The pieces of
+    a Generation's tokens, concatenated, are the UTF-8 of its text (content + tool-call text); the one
+    exception is a character left incomplete when generation ends (max_tokens, the context ceiling),
+    which the text shows as U+FFFD, as decoding the pieces with errors="replace" does.
+
+    Logprobs (only when SamplingParams.logprobs is not None) are the model's own distribution: the
+    log-softmax of the raw logits, before logit_bias, penalties, constraints, temperature, top-k and
+    top-p, as OpenAI reports them. `top` holds the `logprobs` most likely tokens, most likely first.
+    """
+
+    id: int
+    piece: bytes
+    logprob: float | None = None
+    top: tuple[TopLogprob, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of one tool call, as OpenAI streams it: the first fragment of call `index` has its
+    `id` and `name` (and usually empty `arguments`); later ones append to `arguments`."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """What one Generation yields: new content text, the tokens that produced it, new tool-call fragments.
+
+    For a request without a tool-call parser, `text == b"".join(t.piece for t in tokens).decode(
+    "utf-8", "replace")` for every Delta (tokens are held back with their text: a token that ends
+    mid-character, or that may be the start of a stop string, comes out with the text it completes). With a parser, `text` is only
+    the content; the tokens spell content and tool-call text together.
+    """
+
+    text: str
+    tokens: tuple[TokenOut, ...] = ()
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+
+
+class Vocab(Protocol):
+    """The loaded model's vocabulary, as a constraint compiles against it (hearth/engine/model.py:Model).
+    Valid only while the model is loaded: a compiled constraint must not outlive its request."""
+
+    vocab: object  # llama.cpp's `const llama_vocab *` (for llama_sampler_init_grammar, llguidance's llamacpp tokenizer)
+    n_vocab: int
+
+    def piece(self, token: int) -> bytes: ...
+
+    def is_eog(self, token: int) -> bool: ...
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]: ...
+
+
+class Constraint(Protocol):
+    """One sequence's token constraint (a grammar matcher): which tokens may come next. The shape of
+    hearth/engine/constraint.py's llguidance Constraint.
+
+    Used on the engine thread only, one object per sequence, never shared. The runner samples as
+    llama.cpp does: it samples from the unconstrained distribution, asks `allows(token)`, and only on
+    a rejection calls `mask(logits)` and samples again from the masked logits. It calls `accept(token)`
+    exactly once per generated token, end-of-generation tokens included, and only with a token that
+    `allows` admitted. After `accept`, `done` True ends the sequence with finish reason STOP (nothing
+    more may follow). `accept` returning False, a resample the constraint still rejects, or any
+    exception ends this sequence alone with FinishReason.ERROR; it never reaches the other sequences.
+    """
+
+    def allows(self, token: int) -> bool:
+        """Would `accept(token)` be legal now? Called for every sampled token: keep it cheap."""
+
+    def mask(self, logits) -> None:
+        """Set the logits of the tokens not allowed now to -inf, in place (a float32 numpy array of
+        n_vocab entries; it may be a strided view)."""
+
+    def accept(self, token: int) -> bool:
+        """Advance past `token`; False: the matcher failed (the sequence ends with an error)."""
+
+    @property
+    def done(self) -> bool:
+        """Complete: nothing may follow."""
+
+
+class ConstraintSpec(Protocol):
+    """What a request asks to be enforced (a JSON schema, a grammar...), built by a handler. The engine
+    awaits `compile` once per sequence in `submit()`, before admission, on the event loop (offload slow
+    work to a thread); it raises InvalidRequest (with `param`, status 400) for what it cannot enforce,
+    so the client gets an error before any token. `vocab` is the engine's loaded Model (hearth/engine/
+    model.py): a spec may cache per-model state on it (e.g. llguidance's tokenizer)."""
+
+    async def compile(self, vocab: Vocab) -> Constraint: ...
+
+
+class ToolCallParser(Protocol):
+    """One sequence's tool-call parser: the last output processor, after detokenisation and stop strings,
+    on the engine thread. It sees the content text exactly as it would otherwise be emitted, and splits
+    it into content and tool-call fragments. The sequence ends with TOOL_CALLS instead of STOP when it
+    reported any call."""
+
+    def feed(self, text: str) -> tuple[str, Sequence[ToolCallDelta]]: ...
+
+    def finish(self) -> tuple[str, Sequence[ToolCallDelta]]:
+        """The end of the text: whatever was held back, as content or calls."""
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     temperature: float = 0.8
@@ -39,6 +167,10 @@ class SamplingParams:
     seed: int | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    logprobs: int | None = None  # None: none; 0: each token's own logprob; k: and the k most likely (k <= 20)
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias -100..100); -100 bans the token
+    constraint: ConstraintSpec | None = None  # compiled once per sequence (see ConstraintSpec)
+    tool_parser: Callable[[], ToolCallParser] | None = None  # a factory: one parser per sequence
 
 
 @dataclass(frozen=True)
@@ -50,13 +182,16 @@ class Prompt:
 
 
 class Generation(Protocol):
-    """One running request. Iterate for text deltas; the counters are final once iteration ends."""
+    """One running request. Iterate for Deltas; the counters are final once iteration ends.
+
+    `completion_tokens` counts exactly the tokens the Deltas carried (an end-of-generation token and
+    the tokens wholly inside a stop string are neither reported nor counted)."""
 
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: str | None  # "stop" | "length", set when iteration ends
+    finish_reason: FinishReason | None  # set when iteration ends
 
-    def __aiter__(self) -> AsyncIterator[str]:
+    def __aiter__(self) -> AsyncIterator[Delta]:
         """Raises GenerationFailed when the engine could not finish the request."""
 
     def cancel(self) -> None:
@@ -130,6 +265,16 @@ class ContextLengthExceeded(EngineError):
 
     prompt_tokens: int = 0
     n_ctx: int = 0
+
+
+@dataclass
+class InvalidRequest(EngineError):
+    """An invalid parameter value only the engine can judge (a token id outside the vocabulary, a
+    schema feature a constraint cannot enforce): `status` (422 or 400) with `param`."""
+
+    param: str | None = None
+    status: int = 422
+    code: str = "invalid_value"
 
 
 @dataclass

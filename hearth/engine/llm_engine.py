@@ -1,7 +1,11 @@
 """The engine: one thread owns the llama context and runs the step loop; the event loop never waits.
 
-Requests reach the thread through a thread-safe queue; text reaches each request's asyncio queue
-through `loop.call_soon_threadsafe`. A client that stops reading only grows its own queue.
+One step, as in nano-vllm's LLMEngine.step: schedule (scheduler.py: admission, the batch plan) ->
+run the model (model_runner.py: llama_decode and sampling, tokens with their logprobs) -> process
+outputs (postprocess the KV bookkeeping, feed each token to its sequence's output processors,
+decide which sequences finish). Requests reach the thread through a thread-safe queue; a step's
+Deltas reach the requests' asyncio queues in one `loop.call_soon_threadsafe` (output.Outbox). A
+client that stops reading only grows its own queue.
 
 Determinism (what is guaranteed, measured on llama.cpp's CPU kernels):
 - Same prompt + same params (seed) on an engine gives the same text, whether the prompt's prefix
@@ -25,9 +29,10 @@ from pathlib import Path
 from typing import Sequence as Seq
 
 from hearth.engine.api import (
-    ContextLengthExceeded, EngineConfig, Embeddings, LoadState, ModelInfo, ModelLoading, ModelNotLoaded,
-    Overloaded, Prompt, SamplingParams,
+    ContextLengthExceeded, EngineConfig, EngineError, Embeddings, FinishReason, InvalidRequest, LoadState,
+    ModelInfo, ModelLoading, ModelNotLoaded, Overloaded, Prompt, SamplingParams, TokenOut,
 )
+from hearth.engine.output import Outbox
 from hearth.engine.sequence import Sequence, Stream
 
 log = logging.getLogger("hearth.engine")
@@ -100,13 +105,15 @@ class LlamaEngine:
         self._llama = (model, runner)
         cache = PrefixCache(runner, n_slots)
         self._cache = cache
-        self._scheduler = Scheduler(runner, cache, self.n_parallel, self._stats, self._finished)
+        self._outbox = Outbox()
+        self._scheduler = Scheduler(runner, cache, self.n_parallel, self._stats, self._finished, self._outbox)
         # one thread: a second multi-threaded OpenMP team in the process makes libgomp throttle its
         # spin-waits, and generation then runs ~40% slower for the rest of the process's life
         self._embedder = Embedder(model, min(cfg.n_ctx, EMBED_CTX), 1, self._stats)
         mid = cfg.model_id or Path(cfg.model_path).name.removesuffix(".gguf")
         self.model = ModelInfo(id=mid, n_ctx=cfg.n_ctx, created=int(os.path.getmtime(cfg.model_path)))
         self._tokenize, self._render = model.tokenize, model.render_chat
+        self._model = model
         self._bos = model.bos if model.bos >= 0 else 0
 
     def _main(self) -> None:
@@ -134,7 +141,7 @@ class LlamaEngine:
             if self._closing:
                 break
             try:
-                if sched.step():
+                if self.step():
                     self._stats["steps"] += 1
                 else:
                     time.sleep(0.001)  # transient (e.g. waiting on a copy): never spin hot
@@ -145,6 +152,51 @@ class LlamaEngine:
         self._embedder.close()
         runner.close()
         self._llama[0].close()
+
+    def step(self) -> bool:
+        """schedule -> run -> process outputs. Returns whether anything was evaluated."""
+        sched = self._scheduler
+        plan = sched.schedule()
+        if plan:
+            sampled = self._llama[1].run(plan)
+            sched.postprocess(plan)
+            for seq, out in sampled:
+                self._process(seq, out)
+        self._outbox.flush()
+        return bool(plan)
+
+    def _process(self, seq: Sequence, out: TokenOut | Exception) -> None:
+        """One sampled token through its sequence's output processors; ends the sequence when due."""
+        if seq.cancelled:
+            return  # leaves at the next step
+        finish = self._scheduler.finish
+        if isinstance(out, Exception):
+            log.error("hearth: sampling failed for one sequence", exc_info=out)
+            finish(seq, FinishReason.ERROR)
+            return
+        if self._model.is_eog(out.id):
+            finish(seq, FinishReason.STOP)
+            return
+        seq.n_out += 1
+        try:
+            delta, stopped = seq.output.feed(out)
+        except Exception:
+            log.exception("hearth: an output processor failed for one sequence")
+            finish(seq, FinishReason.ERROR)
+            return
+        if delta is not None:
+            self._outbox.put(seq, delta)
+        params = seq.params
+        if stopped:
+            finish(seq, FinishReason.STOP, flush=False)
+        elif seq.constraint is not None and seq.constraint.done:
+            finish(seq, FinishReason.STOP)
+        elif params.max_tokens is not None and seq.n_out >= params.max_tokens:
+            finish(seq, FinishReason.LENGTH)
+        elif len(seq.slot.tokens) + 1 >= self.config.n_ctx:  # prompt + completion reached the context ceiling
+            finish(seq, FinishReason.LENGTH)
+        else:
+            seq.last = out.id
 
     def _finished(self, seq: Sequence) -> None:
         with self._lock:
@@ -170,6 +222,7 @@ class LlamaEngine:
                 f"This model's maximum context length is {n_ctx} tokens, but the prompt has {len(tokens)} tokens.",
                 prompt_tokens=len(tokens), n_ctx=n_ctx,
             )
+        constraint = await self._compile(params)
         with self._lock:
             if self._outstanding >= self.n_parallel + self.config.max_queue:
                 self._stats["rejected"] += 1
@@ -178,8 +231,28 @@ class LlamaEngine:
             self._stats["requests"] += 1
         loop = asyncio.get_running_loop()
         stream = Stream(loop, len(tokens), self._nudge)
-        self._inbox.put(Sequence(tokens, params, stream, loop))
+        self._inbox.put(Sequence(tokens, params, stream, loop, constraint))
         return stream
+
+    async def _compile(self, params: SamplingParams):
+        """Check what only the model can judge; compile the request's constraint for this sequence."""
+        n_vocab = self._model.n_vocab
+        for token, _ in params.logit_bias:
+            if not 0 <= token < n_vocab:
+                raise InvalidRequest(
+                    f"logit_bias names token {token}, outside this model's vocabulary (0..{n_vocab - 1}).",
+                    param="logit_bias")
+        if params.logprobs is not None and not 0 <= params.logprobs <= 20:
+            raise InvalidRequest("logprobs must be between 0 and 20.", param="logprobs")
+        if params.constraint is None:
+            return None
+        try:
+            return await params.constraint.compile(self._model)
+        except EngineError:
+            raise
+        except Exception as exc:  # a bug in a constraint must not become a 500 without a trace
+            log.exception("hearth: compiling a constraint failed")
+            raise InvalidRequest(f"the constraint could not be compiled: {exc}", param=None, status=400) from exc
 
     async def embed(self, texts: Seq[str]) -> Embeddings:
         self._check_ready()

@@ -1,13 +1,17 @@
-"""Admission and batching: which sequences run, what each step decodes, what happens to the results.
+"""Admission and batch building: which sequences run, and what each step evaluates.
 
-One step = one llama_decode holding one token of every decoding sequence, then prompt chunks of
-sequences being prefilled. While streams are decoding, prompt evaluation is capped at PREFILL_CHUNK
-tokens per step, so a long prompt delays the running streams by a bounded amount per token.
+A step's plan is one token of every decoding sequence (one llama_decode), then prompt chunks of
+sequences being prefilled (one llama_decode each, aligned to CHUNK positions). While streams are
+decoding, prompt evaluation is capped at PREFILL_CHUNK tokens per step, so a long prompt delays the
+running streams by a bounded amount per token. The scheduler never runs the model: the runner
+executes the plan, then `postprocess` records what it put in the KV cache.
 """
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass, field
 
+from hearth.engine.api import FinishReason
 from hearth.engine.prefix_cache import CHUNK, PrefixCache, lcp
 from hearth.engine.sequence import Sequence, Status
 
@@ -15,15 +19,35 @@ PREFILL_CHUNK = 2 * CHUNK  # prompt tokens per step while other sequences are de
 COALESCE_MIN = 16  # wait for a concurrent prefill only when it saves at least this many tokens
 
 
+@dataclass(slots=True)
+class Chunk:
+    """Prompt positions [start, end) of `seq`, evaluated in one llama_decode. `sample`: the prompt's
+    last chunk, whose last row gives the first token. `done` is set by the runner once evaluated."""
+
+    seq: Sequence
+    start: int
+    end: int
+    sample: bool
+    done: bool = False
+
+
+@dataclass(slots=True)
+class Plan:
+    decode: list[Sequence] = field(default_factory=list)  # one token each, all in one llama_decode
+    prefill: list[Chunk] = field(default_factory=list)  # in order, one llama_decode each
+
+    def __bool__(self) -> bool:
+        return bool(self.decode or self.prefill)
+
+
 class Scheduler:
-    def __init__(self, runner, cache: PrefixCache, n_parallel: int, stats: dict, on_finish):
+    def __init__(self, runner, cache: PrefixCache, n_parallel: int, stats: dict, on_finish, outbox):
         self.runner = runner
-        self.model = runner.model
         self.cache = cache
         self.n_parallel = n_parallel
-        self.n_ctx = runner.n_ctx
         self.stats = stats
         self.on_finish = on_finish  # called once per sequence that leaves the engine
+        self.outbox = outbox
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
 
@@ -35,7 +59,7 @@ class Scheduler:
         while self.waiting and len(self.running) < self.n_parallel and self.cache.has_idle():
             seq = self.waiting.popleft()
             if seq.cancelled:
-                self._leave(seq, None)
+                self.finish(seq, FinishReason.CANCELLED)
                 continue
             seq.status = Status.PREFILL
             self.running.append(seq)  # before anything that can raise, so that fail_all ends it
@@ -64,27 +88,17 @@ class Scheduler:
             seq.n_done = seq.n_cached = got
 
     # one step ---------------------------------------------------------------------------------
-    def step(self) -> bool:
-        """One token for every decoding sequence (one llama_decode), then prompt chunks, each in a
-        call of its own (a chunk's rounding then never depends on what else runs). Returns whether
-        anything was evaluated."""
+    def schedule(self) -> Plan:
+        """Drop cancelled sequences, admit waiting ones, and plan the step."""
         for seq in [s for s in self.running if s.cancelled]:
-            self._leave(seq, None)
+            self.finish(seq, FinishReason.CANCELLED)
         if any(s.cancelled for s in self.waiting):
             for seq in [s for s in self.waiting if s.cancelled]:
-                self._leave(seq, None)
+                self.finish(seq, FinishReason.CANCELLED)
             self.waiting = deque(s for s in self.waiting if not s.cancelled)
         self._admit()
-        runner = self.runner
-        decoding = [s for s in self.running if s.status is Status.DECODE]
-        if decoding:
-            rows = [runner.add(s.last, len(s.slot.tokens), s.slot.id, True) for s in decoding]
-            self._decode()
-            for seq, row in zip(decoding, rows):
-                seq.slot.tokens.append(seq.last)
-                self._next_token(seq, row)
-        budget = PREFILL_CHUNK if decoding else runner.n_batch
-        ran = bool(decoding)
+        plan = Plan(decode=[s for s in self.running if s.status is Status.DECODE])
+        budget = PREFILL_CHUNK if plan.decode else self.runner.n_batch
         for seq in [s for s in self.running if s.status is Status.PREFILL]:
             if budget <= 0:
                 break
@@ -92,54 +106,38 @@ class Scheduler:
                 self._resolve_wait(seq)
                 if seq.wait is not None:
                     continue
-            prompt, slot = seq.prompt, seq.slot
-            while budget > 0 and seq.n_done < len(prompt) and not seq.cancelled:
-                start = seq.n_done
-                end = min(len(prompt), start - start % CHUNK + CHUNK)  # aligned: the same cut on every path
-                for pos in range(start, end):
-                    row = runner.add(prompt[pos], pos, slot.id, pos == len(prompt) - 1)
-                self._decode()
-                slot.tokens.extend(prompt[start:end])
-                slot.n_exact = len(slot.tokens)
-                seq.n_done = end
-                self.stats["prefill_tokens"] += end - start
+            start, n = seq.n_done, len(seq.prompt)
+            while budget > 0 and start < n:
+                end = min(n, start - start % CHUNK + CHUNK)  # aligned: the same cut on every path
+                no_tokens = seq.params.max_tokens is not None and seq.params.max_tokens <= 0
+                plan.prefill.append(Chunk(seq, start, end, sample=end == n and not no_tokens))
                 budget -= end - start
-                ran = True
-            if seq.n_done == len(prompt) and not seq.cancelled:
+                start = end
+        return plan
+
+    def postprocess(self, plan: Plan) -> None:
+        """Record what the runner put in the KV cache; a fully evaluated prompt starts decoding."""
+        for seq in plan.decode:
+            seq.slot.tokens.append(seq.last)
+        self.stats["decode_calls"] += bool(plan.decode)
+        for c in plan.prefill:
+            if not c.done:
+                continue
+            self.stats["decode_calls"] += 1
+            seq, slot = c.seq, c.seq.slot
+            slot.tokens.extend(seq.prompt[c.start : c.end])
+            slot.n_exact = len(slot.tokens)
+            seq.n_done = c.end
+            self.stats["prefill_tokens"] += c.end - c.start
+            if c.end == len(seq.prompt):
                 seq.status = Status.DECODE
-                if seq.params.max_tokens is not None and seq.params.max_tokens <= 0:
-                    self._leave(seq, "length")
-                else:
-                    self._next_token(seq, row)
-        return ran
+                if not c.sample:  # max_tokens 0: the prompt only
+                    self.finish(seq, FinishReason.LENGTH)
 
-    def _decode(self) -> None:
-        rc = self.runner.decode()
-        if rc != 0:
-            raise RuntimeError(f"llama_decode returned {rc}")
-        self.stats["decode_calls"] += 1
-
-    def _next_token(self, seq: Sequence, row: int) -> None:
-        if seq.cancelled:
-            return  # leaves at the next step
-        model = self.model
-        token = self.runner.sample(seq.sampler, row)
-        if model.is_eog(token):
-            self._leave(seq, "stop")
-            return
-        seq.n_out += 1
-        text, stopped = seq.text.feed(model.piece(token))
-        seq.emit(text)
-        if stopped:
-            self._leave(seq, "stop", flush=False)
-        elif seq.params.max_tokens is not None and seq.n_out >= seq.params.max_tokens:
-            self._leave(seq, "length")
-        elif len(seq.slot.tokens) + 1 >= self.n_ctx:  # prompt + completion reached the context ceiling
-            self._leave(seq, "length")
-        else:
-            seq.last = token
-
-    def _leave(self, seq: Sequence, reason: str | None, flush: bool = True) -> None:
+    # leaving ----------------------------------------------------------------------------------
+    def finish(self, seq: Sequence, reason: FinishReason, flush: bool = True) -> None:
+        """`seq` leaves the engine: its sampler is freed, its KV cells stay cached (freed if it was
+        cancelled or failed), and its stream gets the rest of its output and its end."""
         if seq.status is Status.FINISHED:
             return
         if seq in self.running:
@@ -147,15 +145,17 @@ class Scheduler:
         if seq.sampler is not None:
             self.runner.free_sampler(seq.sampler)
             seq.sampler = None
-        self.cache.release(seq, keep=reason in ("stop", "length"))  # a cancelled sequence's cells are freed
+        kept = reason is not FinishReason.CANCELLED and reason is not FinishReason.ERROR
+        self.cache.release(seq, keep=kept)
         seq.wait = None
         self.stats["completion_tokens"] += seq.n_out
-        self.stats["cancelled" if reason is None else "finished"] += 1
+        self.stats["cancelled" if reason is FinishReason.CANCELLED else "finished"] += 1
         self.on_finish(seq)
-        seq.finish(reason, flush)  # last: the handler may read the counters as soon as it sees the end
+        seq.finish(reason, self.outbox, flush)  # last: the handler may read the counters as soon as it sees the end
 
     def fail_all(self, message: str) -> None:
         self.runner.n = 0  # drop a half-built batch
         for seq in list(self.running) + list(self.waiting):
-            self._leave(seq, "error")
+            self.finish(seq, FinishReason.ERROR)
         self.waiting.clear()
+        self.outbox.flush()

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import asyncio
-import codecs
 import enum
 import itertools
 
-from hearth.engine.api import GenerationFailed, SamplingParams
+from hearth.engine.api import Delta, FinishReason, GenerationFailed, SamplingParams
+from hearth.engine.output import OutputProcessor
 
 _ids = itertools.count()
-_END = object()
 
 
 class Status(enum.Enum):
@@ -19,8 +18,15 @@ class Status(enum.Enum):
     FINISHED = 3
 
 
+class _End:
+    __slots__ = ("reason", "completion_tokens")
+
+    def __init__(self, reason: FinishReason, completion_tokens: int):
+        self.reason, self.completion_tokens = reason, completion_tokens
+
+
 class Stream:
-    """What the handler holds: async-iterable text deltas, final counters, cancel()."""
+    """What the handler holds (api.Generation): async-iterable Deltas, final counters, cancel()."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, prompt_tokens: int, on_cancel):
         self._loop = loop
@@ -28,7 +34,7 @@ class Stream:
         self._on_cancel = on_cancel
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = 0
-        self.finish_reason: str | None = None
+        self.finish_reason: FinishReason | None = None
         self.cancelled = False
 
     def __aiter__(self):
@@ -37,8 +43,9 @@ class Stream:
     async def _iterate(self):
         while True:
             item = await self._queue.get()
-            if item is _END:
-                if self.finish_reason == "error":
+            if type(item) is _End:
+                self.finish_reason, self.completion_tokens = item.reason, item.completion_tokens
+                if item.reason is FinishReason.ERROR:
                     raise GenerationFailed("The engine failed while generating this response; see the server log.")
                 return
             yield item
@@ -48,55 +55,13 @@ class Stream:
             self.cancelled = True  # read by the engine thread at its next step
             self._on_cancel()
 
-    # called on the event loop (via call_soon_threadsafe) by the engine thread
-    def _push(self, text: str) -> None:
-        self._queue.put_nowait(text)
-
-    def _end(self, reason: str | None, completion_tokens: int) -> None:
-        self.finish_reason = reason
-        self.completion_tokens = completion_tokens
-        self._queue.put_nowait(_END)
-
-
-class TextOut:
-    """Bytes -> text deltas: never splits a UTF-8 character, never emits (a prefix of) a stop string."""
-
-    def __init__(self, stop: tuple[str, ...]):
-        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._stop = tuple(s for s in stop if s)
-        self._held = ""
-
-    def feed(self, data: bytes) -> tuple[str, bool]:
-        """Returns (text to emit now, stop string found)."""
-        text = self._utf8.decode(data)
-        if not self._stop:
-            return text, False
-        text = self._held + text
-        best = -1
-        for s in self._stop:
-            i = text.find(s)
-            if i >= 0 and (best < 0 or i < best):
-                best = i
-        if best >= 0:
-            self._held = ""
-            return text[:best], True
-        keep = 0  # longest tail of `text` that could still grow into a stop string
-        for s in self._stop:
-            for k in range(min(len(s) - 1, len(text)), keep, -1):
-                if text.endswith(s[:k]):
-                    keep = k
-                    break
-        self._held = text[len(text) - keep :] if keep else ""
-        return text[: len(text) - keep], False
-
-    def flush(self) -> str:
-        text = self._held + self._utf8.decode(b"", final=True)
-        self._held = ""
-        return text
+    def _push(self, item: Delta | _End) -> None:
+        """On the event loop (the engine's Outbox delivers here)."""
+        self._queue.put_nowait(item)
 
 
 class Sequence:
-    def __init__(self, prompt: list[int], params: SamplingParams, stream: Stream, loop):
+    def __init__(self, prompt: list[int], params: SamplingParams, stream: Stream, loop, constraint=None):
         self.id = next(_ids)
         self.prompt = prompt
         self.params = params
@@ -108,23 +73,24 @@ class Sequence:
         self.n_done = 0  # prompt tokens already in the KV cache
         self.n_cached = 0  # of which came from the prefix cache
         self.last = -1  # the sampled token not yet in the KV cache
-        self.n_out = 0  # completion tokens
+        self.n_out = 0  # tokens sampled (end-of-generation tokens excluded)
         self.sampler = None
-        self.text = TextOut(params.stop)
+        self.constraint = constraint  # api.Constraint, compiled in submit()
+        self.output = OutputProcessor(params)
 
     @property
     def cancelled(self) -> bool:
         return self.stream.cancelled
 
-    def emit(self, text: str) -> None:
-        if text:
-            self.loop.call_soon_threadsafe(self.stream._push, text)
-
-    def finish(self, reason: str | None, flush: bool = True) -> None:
-        """reason None: cancelled. flush=False after a stop string: what followed it is dropped."""
+    def finish(self, reason: FinishReason, outbox, flush: bool = True) -> None:
+        """flush=False after a stop string: what followed it is dropped."""
         if self.status is Status.FINISHED:
             return
         self.status = Status.FINISHED
-        if flush and reason is not None:
-            self.emit(self.text.flush())
-        self.loop.call_soon_threadsafe(self.stream._end, reason, self.n_out)
+        if reason is not FinishReason.CANCELLED and reason is not FinishReason.ERROR:
+            delta = self.output.finish(flush)
+            if delta is not None:
+                outbox.put(self, delta)
+            if reason is FinishReason.STOP and self.output.n_tool_calls:
+                reason = FinishReason.TOOL_CALLS
+        outbox.put(self, _End(reason, self.output.n_tokens))

@@ -1,4 +1,4 @@
-"""503 while loading, deterministically: our server with its model load held back (HEARTH_TEST_LOAD_DELAY)."""
+"""503 while loading, deterministically: our server with its model load held back (tests/hooked_server.py --load-delay)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from conformance.__main__ import main
 
 
 def test_503_with_retry_after_then_ready(tmp_path):
-    running = RunningServer(env={"HEARTH_TEST_LOAD_DELAY": "8"}, wait_ready=False)  # HTTP up, model not yet
+    running = RunningServer(load_delay=8, wait_ready=False)  # HTTP up, model not yet
     try:
         report = tmp_path / "loading.json"
         code = main(["--base-url", running.url, "--only", "loading.retry_after", "--report", str(report)])

@@ -1,0 +1,54 @@
+"""Server-sent events: a handler's chunks as `data: {...}` lines, `data: [DONE]` at the end."""
+from __future__ import annotations
+
+import json
+from typing import AsyncIterator, Callable
+
+from starlette.responses import StreamingResponse
+
+from handlers.choices import collect
+from handlers.common import json_response, until_done_or_disconnect
+from hearth.engine import api
+from hearth.errors import internal
+
+
+def failure_event() -> dict:
+    """What a stream sends, in place of further chunks, when the engine failed it (as OpenAI does)."""
+    error = internal(api.GenerationFailed("the engine failed a streamed request"))
+    return {"error": {"message": error.message, "type": error.type, "param": None, "code": None}}
+
+
+class EventStream(StreamingResponse):
+    """SSE over a chunk generator. The generations are cancelled when the stream ends for any
+    reason, the client's disconnect included."""
+
+    def __init__(self, chunks: AsyncIterator[dict], generations: list[api.Generation]):
+        super().__init__(
+            self._encode(chunks),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.generations = generations
+
+    @staticmethod
+    async def _encode(chunks: AsyncIterator[dict]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            yield b"data: " + json.dumps(chunk, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+    async def __call__(self, scope, receive, send):
+        async def stream() -> None:
+            try:
+                await self.stream_response(send)
+            except OSError:
+                pass  # the client went away mid-write
+
+        await until_done_or_disconnect(stream, receive, self.generations)
+
+
+async def respond(req, generations, stream_chunks: Callable, build_response: Callable, prompt_tokens=None):
+    """The handler's answer: an SSE stream of `stream_chunks`, or the whole `build_response` as JSON."""
+    if req.stream:
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        return EventStream(stream_chunks(generations, include_usage), generations)
+    return json_response(build_response(await collect(generations, prompt_tokens)))
