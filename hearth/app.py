@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import yaml
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.middleware import MiddlewarePosition
@@ -14,9 +15,24 @@ from starlette.middleware.cors import CORSMiddleware
 from hearth import errors
 from hearth.engine import Engine
 from hearth.validation import OpenAIJSONBodyValidator
+from hearth.web.requestlog import RequestLogMiddleware, route_templates
+from hearth.web.telemetry import ObservedEngine, Telemetry
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "openapi").glob("*.yaml"))  # each names its own base path
 MAX_BODY_BYTES = 8 * 1024 * 1024
+DOCS = "/docs"  # Swagger UI of every spec, served from the swagger-ui-bundle package (no CDN)
+
+
+def _base_path(spec: Path) -> str:
+    return (yaml.safe_load(spec.read_text()).get("servers") or [{"url": ""}])[0]["url"].rstrip("/")
+
+
+def _swagger_ui(spec: Path, specs: list[Path]) -> SwaggerUIOptions:
+    """Every spec serves its own openapi.json; the root one also serves Swagger UI at /docs, listing them all."""
+    if _base_path(spec):
+        return SwaggerUIOptions(swagger_ui=False)
+    urls = [{"url": f"{_base_path(s)}/openapi.json", "name": s.name} for s in specs]
+    return SwaggerUIOptions(swagger_ui_path=DOCS, swagger_ui_config={"urls": urls, "urls.primaryName": "openai.yaml"})
 
 
 class EngineMiddleware:
@@ -57,6 +73,10 @@ class BodyLimitMiddleware:
 
 
 def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_origins=("*",)) -> AsyncApp:
+    routes = route_templates(SPECS)
+    telemetry = Telemetry(engine, routes)
+    engine = ObservedEngine(engine, telemetry)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         engine.start()
@@ -70,7 +90,7 @@ def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_ori
         app.add_api(
             spec,
             validator_map={"body": {"application/json": OpenAIJSONBodyValidator}},
-            swagger_ui_options=SwaggerUIOptions(swagger_ui=False),
+            swagger_ui_options=_swagger_ui(spec, SPECS),
         )
     app.add_middleware(
         CORSMiddleware,
@@ -78,9 +98,11 @@ def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_ori
         allow_origins=list(cors_origins),
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["Retry-After"],
+        expose_headers=["Retry-After", "X-Request-Id"],
         max_age=600,
     )
+    app.add_middleware(RequestLogMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, telemetry=telemetry,
+                       routes=routes)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, max_bytes=max_body_bytes)
     app.add_middleware(EngineMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, engine=engine)
     app.add_error_handler(errors.ApiError, errors.handle_api_error)

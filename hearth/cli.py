@@ -26,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--parallel", type=int, help="sequences decoded together (default: from cores and context)")
     serve.add_argument("--max-queue", type=int, default=64, help="requests that may wait; more get 503")
     serve.add_argument("--cors-origin", action="append", help="allowed browser origin (repeatable; default: *)")
-    serve.add_argument("--verbose", action="store_true", help="show llama.cpp's logs and every request")
+    serve.add_argument("--verbose", action="store_true", help="show llama.cpp's and uvicorn's logs")
+    serve.add_argument("--log-format", choices=("text", "json"), default="text",
+                       help="request log lines (one per request) as text or JSON (default: text)")
     sub.add_parser("fetch-model", help="fetch the default chat model into the models dir and print its path")
     fetch = sub.add_parser("fetch-models", help="fetch the default models (chat, embedding, a second chat model) "
                            "into the models dir, once, and print their paths")
@@ -42,6 +44,8 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
 
     from hearth.app import create_app
     from hearth.engine import create_engine
+    from hearth.web import requestlog
+    from hearth.web.banner import BannerServer
 
     model_path = args.model or models.default_model_path()
     if not Path(model_path).is_file():
@@ -53,10 +57,16 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
         )
     )
     app = create_app(engine, cors_origins=args.cors_origin or ("*",))
-    print(f"hearth: serving {model_path.name if hasattr(model_path, 'name') else model_path} "
-          f"on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
-                access_log=args.verbose, timeout_graceful_shutdown=3)
+    requestlog.configure(args.log_format)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
+                            access_log=False, timeout_graceful_shutdown=3)
+    name = args.model_id or Path(model_path).name.removesuffix(".gguf")
+
+    def loaded() -> str:
+        state = getattr(engine.state, "value", engine.state)
+        return name if state == "ready" else f"{name} ({state}; a line follows when it is ready)"
+
+    BannerServer(config, loaded).run()
 
 
 def main(argv: list[str] | None = None, engine_factory: EngineFactory | None = None) -> None:

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 
 from generated.openai import Error, ErrorResponse
 from hearth.engine import api as engine
+from hearth.web.record import current_request_id
 
 log = logging.getLogger("hearth")
 
@@ -69,8 +70,9 @@ def from_engine(exc: engine.EngineError, param: str) -> ApiError:
 
 
 def internal(exc: BaseException) -> ApiError:
-    request_id = uuid.uuid4().hex[:12]
-    log.error("unhandled error (request id %s)", request_id, exc_info=exc)
+    request_id = current_request_id() or uuid.uuid4().hex[:16]  # the X-Request-Id the client got
+    log.error("unhandled error (request id %s)", request_id, exc_info=exc,
+              extra={"event": "error", "fields": {"request_id": request_id}})
     return ApiError(500, f"Internal server error (request id {request_id}).", type=SERVER_ERROR)
 
 
