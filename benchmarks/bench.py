@@ -22,6 +22,8 @@ Scenarios (--scenarios, comma-separated):
                question: TTFT of each (chat, max_tokens 8).
   burst        issue 5: C = 1, 4, 8 users, one fresh ~1,000-token system prompt per burst, distinct
                questions, all sent at once (chat, max_tokens 16): TTFT median and worst.
+  constrained  issue 8 (only when named): json_schema-constrained tok/s / unconstrained, paired, at 1 and 8
+               streams (benchmarks/constrained.py; target >= 0.85).
 Medians over repeats (the machine is shared): --quick 1-2 repeats, else 3-5.
 Writes <out>/<label>.json (every sample), <out>/<label>.png, and <out>/compare.png with --compare.
 Targets (issues 4, 5) are checked on what was measured; a figure over failed streams misses its target.
@@ -47,7 +49,8 @@ from .machine import CpuMeter, Gate, pid_listening
 from .scenarios import (PromptFactory, burst, concurrency, list_prompt, median, resummarize, shared_prefix,
                         single_stream)
 
-SCENARIOS = ("reference", "single", "concurrency", "prefix", "burst")
+SCENARIOS = ("reference", "single", "concurrency", "prefix", "burst", "constrained")
+DEFAULT_SCENARIOS = SCENARIOS[:5]  # constrained (benchmarks/constrained.py, issue 8) runs when asked for
 N_TOKENS = 128
 
 
@@ -59,7 +62,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--served-model", help="the `model` sent in requests (default: the first id of /v1/models)")
     p.add_argument("--out", default="bench-results", help="output directory (default: bench-results/)")
     p.add_argument("--quick", action="store_true", help="one repeat of each measurement (~2 minutes)")
-    p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    p.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}")
     p.add_argument("--repeats", type=int, help="repeats of every measurement (default: 3-5, --quick: 1-2)")
     p.add_argument("--label", help="name of this run in the table, files and plots (default: hearth, or host:port)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for the references and our server")
@@ -81,7 +84,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return a
 
 
-REPEATS = {"reference": (5, 2), "single": (5, 2), "concurrency": (3, 1), "prefix": (5, 2), "burst": (3, 1)}
+REPEATS = {"reference": (5, 2), "single": (5, 2), "concurrency": (3, 1), "prefix": (5, 2), "burst": (3, 1),
+           "constrained": (3, 1)}
 
 
 def _repeats(a: argparse.Namespace, scenario: str) -> int:
@@ -189,6 +193,10 @@ async def run_http(a: argparse.Namespace, target: Target, prompts: PromptFactory
         res["prefix"] = await measure("prefix", lambda g: shared_prefix(target, prompts, _repeats(a, "prefix"), gate=g))
     if "burst" in a.scenarios:
         res["burst"] = await measure("burst", lambda g: burst(target, prompts, a.users, _repeats(a, "burst"), gate=g))
+    if "constrained" in a.scenarios:
+        from .constrained import constrained
+        res["constrained"] = await measure("constrained", lambda g: constrained(
+            target, [1, 8], _repeats(a, "constrained"), gate=g))
     return res
 
 
