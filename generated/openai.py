@@ -201,6 +201,9 @@ class CompletionLogprobs(BaseModel):
     tokens: list[str]
     token_logprobs: list[float]
     top_logprobs: list[dict[str, float]]
+    """
+    Per token, the `logprobs` most likely tokens and the chosen one (up to logprobs+1 entries).
+    """
     text_offset: list[int]
 
 

@@ -78,10 +78,18 @@ async def create(body: dict):
 
         yield chunk([choice(i, ChatCompletionStreamDelta(role="assistant", content="")) for i in range(n)],
                     with_usage_field=include_usage)
+        templates: dict[int, sse.TextTemplate] = {}
         async for d in choices.deltas(gens):
             if d.finish_reason == choices.FAILED:
                 yield sse.failure_event()
                 return
+            if d.text and d.finish_reason is None and want_logprobs is None and not d.tool_calls:
+                t = templates.get(d.index)  # the common case, ~1 us instead of ~9: see sse.TextTemplate
+                if t is None:
+                    mark = ChatCompletionStreamDelta(content=sse.TextTemplate.MARK)
+                    t = templates[d.index] = sse.TextTemplate(chunk([choice(d.index, mark)], with_usage_field=include_usage))
+                yield t.fill(d.text)
+                continue
             delta = ChatCompletionStreamDelta(content=d.text) if d.text else ChatCompletionStreamDelta()
             lp = token_logprobs(d.tokens) if d.tokens else None
             if not (d.text or d.tool_calls or lp is not None or d.finish_reason):

@@ -10,6 +10,7 @@ import anyio
 from connexion import context
 
 from handlers.common import engine, until_done_or_disconnect
+from hearth import limits
 from hearth.engine import api
 from hearth.errors import from_engine, internal
 
@@ -26,7 +27,8 @@ async def submit_all(prompts: list[api.Prompt], params: list[api.SamplingParams]
         for g in generations:
             g.cancel()
         raise from_engine(exc, param) from None
-    return generations
+    limits.check_prompt(prompts, generations, param)
+    return limits.with_deadline(generations)
 
 
 @dataclass(slots=True)

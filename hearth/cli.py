@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from hearth import models
+from hearth import limits, models
 from hearth.engine import api
 
 EngineFactory = Callable[[api.EngineConfig], api.Engine]
@@ -29,6 +29,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--verbose", action="store_true", help="show llama.cpp's and uvicorn's logs")
     serve.add_argument("--log-format", choices=("text", "json"), default="text",
                        help="request log lines (one per request) as text or JSON (default: text)")
+    serve.add_argument("--api-key", action="append", metavar="KEY",
+                       help="require 'Authorization: Bearer KEY' (repeatable; default: $HEARTH_API_KEY, else none)")
+    serve.add_argument("--max-prompt-tokens", type=int, help="prompt tokens per request (default: the context ceiling)")
+    serve.add_argument("--max-request-tokens", type=int, default=limits.DEFAULT_REQUEST_TOKENS,
+                       help="generated tokens per request, n x max_tokens")
+    serve.add_argument("--request-timeout", type=float, default=limits.DEFAULT_TIMEOUT,
+                       help="seconds per request; then it ends with finish_reason 'length' (0: none)")
+    serve.add_argument("--shutdown-timeout", type=float, default=10.0,
+                       help="seconds running requests get to finish on SIGTERM / Ctrl-C")
     sub.add_parser("fetch-model", help="fetch the default chat model into the models dir and print its path")
     fetch = sub.add_parser("fetch-models", help="fetch the default models (chat, embedding, a second chat model) "
                            "into the models dir, once, and print their paths")
@@ -37,28 +46,40 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None) -> None:
-    """Serve until interrupted. `engine_factory` (default: the llama.cpp engine) makes the engine from
-    the command line's settings; tests pass their own to hold the model in states on demand."""
+def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None) -> int:
+    """Serve until interrupted; returns the exit status. `engine_factory` (default: the llama.cpp engine)
+    makes the engine from the command line's settings; tests pass their own to hold the model in states on demand."""
     import uvicorn
 
+    from hearth import auth, shutdown, startup
     from hearth.app import create_app
     from hearth.engine import create_engine
     from hearth.web import requestlog
-    from hearth.web.banner import BannerServer
+    from hearth.web.banner import banner
 
-    model_path = args.model or models.default_model_path()
-    if not Path(model_path).is_file():
-        sys.exit(f"hearth: no such model file: {model_path}")
+    try:  # every startup fault is one line and exit 1, before anything says "serving"
+        model_path = startup.resolve_model(args.model)
+        startup.check_model(model_path, args.ctx_size, args.parallel)
+        sock = startup.bind(args.host, args.port)
+    except startup.StartupError as exc:
+        print(f"hearth: {exc}", file=sys.stderr)
+        return 1
+    keys = auth.configured_keys(args.api_key)
+    if warning := auth.exposure_warning(args.host, keys):
+        print(warning, file=sys.stderr)
     engine = (engine_factory or create_engine)(
         api.EngineConfig(
             model_path=str(model_path), model_id=args.model_id, n_ctx=args.ctx_size, n_threads=args.threads,
             n_parallel=args.parallel, max_queue=args.max_queue, verbose=args.verbose,
         )
     )
-    app = create_app(engine, cors_origins=args.cors_origin or ("*",))
+    drain = shutdown.Drain(args.shutdown_timeout)
+    request_limits = limits.Limits(args.max_prompt_tokens, args.max_request_tokens, args.request_timeout or None)
+    app = create_app(engine, cors_origins=args.cors_origin or ("*",), api_keys=keys, limits=request_limits,
+                     drain=drain)
     requestlog.configure(args.log_format)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host=args.host, port=port, log_level="info" if args.verbose else "warning",
                             access_log=False, timeout_graceful_shutdown=3)
     name = args.model_id or Path(model_path).name.removesuffix(".gguf")
 
@@ -66,7 +87,15 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
         state = getattr(engine.state, "value", engine.state)
         return name if state == "ready" else f"{name} ({state}; a line follows when it is ready)"
 
-    BannerServer(config, loaded).run()
+    def announce() -> None:  # once uvicorn serves the bound socket
+        text = banner(args.host, port, loaded())
+        if keys:
+            text = text.replace("any api key", "API key required (Authorization: Bearer)")
+        print(text, file=sys.stderr, flush=True)
+
+    server = shutdown.Server(config, drain, engine, on_started=announce)
+    server.run(sockets=[sock])
+    return server.exit_code
 
 
 def main(argv: list[str] | None = None, engine_factory: EngineFactory | None = None) -> None:
@@ -83,7 +112,7 @@ def main(argv: list[str] | None = None, engine_factory: EngineFactory | None = N
         for path in models.fetch_all(args.models_dir):
             print(path)
     elif args.command == "serve":
-        serve(args, engine_factory)
+        sys.exit(serve(args, engine_factory))
 
 
 if __name__ == "__main__":

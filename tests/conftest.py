@@ -30,6 +30,8 @@ class RunningServer:
                  load_delay: float | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
+        key = (env or {}).get("HEARTH_API_KEY")
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.log = open(ROOT / f".pytest_cache/server-{self.port}.log", "w") if (ROOT / ".pytest_cache").is_dir() \
             else subprocess.DEVNULL
         launcher = ["-m", "hearth"] if load_delay is None else \
@@ -46,7 +48,7 @@ class RunningServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}")
             try:
-                r = httpx.get(f"{self.url}/models", timeout=2)
+                r = httpx.get(f"{self.url}/models", timeout=2, headers=self.headers)
                 if not ready or r.json()["data"]:
                     return
             except httpx.HTTPError:
