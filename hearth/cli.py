@@ -1,4 +1,4 @@
-"""`hearth serve` starts the server; `hearth fetch-model` fetches the default model; `hearth conformance` runs the suite."""
+"""`hearth serve` starts the server; `hearth fetch-models` fetches the default models; `hearth conformance` runs the suite."""
 from __future__ import annotations
 
 import argparse
@@ -38,7 +38,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds per request; then it ends with finish_reason 'length' (0: none)")
     serve.add_argument("--shutdown-timeout", type=float, default=10.0,
                        help="seconds running requests get to finish on SIGTERM / Ctrl-C")
-    sub.add_parser("fetch-model", help="fetch the default model into the cache and print its path")
+    sub.add_parser("fetch-model", help="fetch the default chat model into the models dir and print its path")
+    fetch = sub.add_parser("fetch-models", help="fetch the default models (chat, embedding, a second chat model) "
+                           "into the models dir, once, and print their paths")
+    fetch.add_argument("--models-dir", type=Path, help="default: ~/.cache/hearth/models ($HEARTH_MODELS_DIR)")
     sub.add_parser("conformance", help="run the conformance suite (see python -m conformance --help)", add_help=False)
     return parser
 
@@ -105,6 +108,9 @@ def main(argv: list[str] | None = None, engine_factory: EngineFactory | None = N
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
     if args.command == "fetch-model":
         print(models.default_model_path())
+    elif args.command == "fetch-models":
+        for path in models.fetch_all(args.models_dir):
+            print(path)
     elif args.command == "serve":
         sys.exit(serve(args, engine_factory))
 
