@@ -56,6 +56,8 @@ class Target:
     model: str  # the id sent in requests
     include_usage: bool = True  # send stream_options.include_usage
     extra: dict = field(default_factory=dict)  # merged into every body
+    label: str = "server"  # its name in logs, tables and files
+    pid: int | None = None  # the local process serving it (its CPU time is told apart), if known
 
 
 def _content(chunk: dict) -> tuple[str, str | None]:

@@ -61,6 +61,108 @@ def derive(res: dict) -> None:
     res["targets"] = checks
 
 
+# issue 12: ours against llama-server, measured in the same run (paired medians)
+VERSUS_TARGETS = [
+    ("single", "1 stream, end-to-end tok/s: ours / llama-server", ">=", 1.0),
+    ("aggregate8", "8 streams, aggregate tok/s: ours / llama-server", ">=", 1.15),
+    ("prefix_fresh", "fresh ~1k-token prompt, TTFT: ours / llama-server", "<=", 1.0),
+    ("cached_over_fresh", "cached prefix TTFT / fresh TTFT (ours)", "<=", 0.04),
+    ("burst8_worst_over_single", "8-user burst, worst TTFT / single user (ours)", "<=", 1.5),
+]
+QUIET = 0.10
+
+
+def _pairs(runs_a: list[dict], runs_b: list[dict], value) -> tuple[list[float], int]:
+    """Per repeat, value(run of a) / value(run of b); the quiet pairs if any were quiet, else all."""
+    by_b = {r.get("repeat", i): r for i, r in enumerate(runs_b)}
+    pairs = []
+    for i, ra in enumerate(runs_a):
+        rb = by_b.get(ra.get("repeat", i))
+        if rb is None:
+            continue
+        va, vb = value(ra), value(rb)
+        if va is None or not vb:
+            continue
+        quiet = all(r.get("other_cpu") is None or r["other_cpu"] <= QUIET for r in (ra, rb))
+        pairs.append((va / vb, quiet))
+    quiet = [x for x, q in pairs if q]
+    return (quiet or [x for x, _ in pairs]), len(quiet)
+
+
+def _median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def versus(a: dict, b: dict) -> dict:
+    """Ours (`a`) against another server (`b`) measured in the same run: per figure, both medians and
+    the median of the per-repeat ratios (a run of each, taken back to back)."""
+    figures: dict[str, dict] = {}
+
+    def add(key, desc, sec_a, sec_b, field, value):
+        if not sec_a or not sec_b:
+            return
+        ratios, n_quiet = _pairs(sec_a.get("runs", []), sec_b.get("runs", []), value)
+        figures[key] = {"description": desc, "ours": sec_a.get(field), "theirs": sec_b.get(field),
+                        "ratio": _median(ratios), "ratio_of_medians": _ratio(sec_a.get(field), sec_b.get(field)),
+                        "pairs": len(ratios), "quiet_pairs": n_quiet}
+
+    add("single", "1 stream, end-to-end tok/s", a.get("single"), b.get("single"), "e2e_tps",
+        lambda r: r.get("e2e_tps") if not r.get("failure") else None)
+    add("single_decode", "1 stream, decode tok/s", a.get("single"), b.get("single"), "decode_tps",
+        lambda r: r.get("decode_tps") if not r.get("failure") else None)
+    add("single_cpu", "1 stream, server CPU ms per token", a.get("single"), b.get("single"),
+        "server_cpu_ms_per_token",
+        lambda r: 1000 * r["server_cpu_s"] / r["tokens"] if r.get("server_cpu_s") and r.get("tokens") else None)
+    for c in (a.get("concurrency") or {}):
+        add(f"aggregate{c}", f"{c} streams, aggregate tok/s", a["concurrency"][c], (b.get("concurrency") or {}).get(c),
+            "aggregate_tps", lambda r: r["aggregate_tps"] if not any(s["failure"] for s in r["streams"]) else None)
+    add("prefix_fresh", "fresh ~1k-token prompt, TTFT s", a.get("prefix"), b.get("prefix"), "ttft_fresh",
+        lambda r: r["fresh"]["ttft"] if not r["fresh"]["failure"] else None)
+    add("prefix_cached", "the same prompt cached, TTFT s", a.get("prefix"), b.get("prefix"), "ttft_shared",
+        lambda r: r["shared"]["ttft"] if not r["shared"]["failure"] else None)
+    for c in (a.get("burst") or {}):
+        add(f"burst{c}_worst", f"burst of {c} users, worst TTFT s", a["burst"][c], (b.get("burst") or {}).get(c),
+            "ttft_worst", lambda r: r["ttft_worst"] if not r["failures"] else None)
+    own = {  # figures of ours alone, as ratios within the run
+        "cached_over_fresh": ((a.get("prefix") or {}).get("ratio"), (b.get("prefix") or {}).get("ratio")),
+        "burst8_worst_over_single": (((a.get("burst") or {}).get("8") or {}).get("worst_over_single"),
+                                     ((b.get("burst") or {}).get("8") or {}).get("worst_over_single")),
+    }
+    targets = {}
+    for key, desc, op, bound in VERSUS_TARGETS:
+        if key in own:
+            v, theirs = own[key]
+        else:
+            v, theirs = (figures.get(key) or {}).get("ratio"), None
+        met = None if v is None else (v >= bound if op == ">=" else v <= bound)
+        targets[key] = {"description": desc, "value": v, "llama_server": theirs, "target": f"{op} {bound}", "met": met}
+    return {"labels": [a["meta"]["label"], b["meta"]["label"]], "figures": figures, "targets": targets,
+            "started": a["meta"].get("started"),
+            "other_cpu": {name: (a["meta"].get("cpu_share_of_other_processes") or {}).get(name, {}).get("other")
+                          for name in ("single", "concurrency", "prefix", "burst")}}
+
+
+def versus_table(v: dict) -> str:
+    ours, theirs = v["labels"]
+    lines = [f"== {ours} vs {theirs}, same run, alternating; ratio = median over back-to-back pairs "
+             f"(quiet pairs only, when there are any) =="]
+    lines.append(f"  {'figure':38s} {ours:>12} {theirs:>12} {'ratio':>7} {'pairs (quiet)':>14}")
+    for f in v["figures"].values():
+        fmt = "{:.3f}" if (f["ours"] or 0) < 20 else "{:.1f}"
+        lines.append(f"  {f['description']:38s} {_f(f['ours'], fmt):>12} {_f(f['theirs'], fmt):>12} "
+                     f"{_f(f['ratio'], '{:.3f}'):>7} {f['pairs']:>8} ({f['quiet_pairs']})")
+    lines.append("targets (issue 12):")
+    for t in v["targets"].values():
+        mark = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        extra = f" (llama-server: {_f(t['llama_server'], '{:.3f}')})" if t["llama_server"] is not None else ""
+        lines.append(f"  {t['description']:55s} {_f(t['value'], '{:.3f}'):>8} (target {t['target']}): {mark}{extra}")
+    return "\n".join(lines)
+
+
 def _f(v, fmt="{:.1f}", none="-"):
     return none if v is None else fmt.format(v)
 

@@ -5,6 +5,7 @@ Every scenario repeats its measurement and keeps every sample; `report` takes me
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import statistics
 import time
@@ -140,33 +141,80 @@ def _busy(share: float | None) -> str:
     return f" [other processes: {share:.0%} of the CPUs]" if share is not None and share > 0.10 else ""
 
 
-async def single_stream(target: Target, repeats: int, max_tokens: int = 128,
-                        before_each: Callable[[], object] | None = None, gate=NoGate()) -> dict:
+def _cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (all threads) a local server has used so far, from /proc; None if unknown."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def alternate(targets: list[Target], repeats: int, run_one, gate, prepare=None) -> dict[str, list[dict]]:
+    """Run `run_one(target, shared)` `repeats` times per target, alternating the targets (A B, B A, ...)
+    so that a slow stretch of a shared machine hits both alike; `prepare(i)` makes what the targets
+    share in repeat i (a fresh system prompt). Each run records the share of the CPUs other
+    processes took (`other_cpu`) and the CPU seconds its server used (`server_cpu_s`)."""
+    runs: dict[str, list[dict]] = {t.label: [] for t in targets}
+    for i in range(repeats):
+        shared = prepare(i) if prepare else None
+        for t in targets if i % 2 == 0 else targets[::-1]:
+            gate.before()
+            c0 = _cpu_seconds(t.pid)
+            run = await run_one(t, shared)
+            c1 = _cpu_seconds(t.pid)
+            run["other_cpu"] = share = gate.after()
+            if _busy(share):
+                _log(f"  ^ other processes took {share:.0%} of the CPUs during that run")
+            run["server_cpu_s"] = None if c0 is None or c1 is None else round(c1 - c0, 3)
+            run["repeat"] = i
+            runs[t.label].append(run)
+    return runs
+
+
+def _who(t: Target, targets: list[Target]) -> str:
+    return f"{t.label}: " if len(targets) > 1 else ""
+
+
+async def single_stream(targets: list[Target], repeats: int, max_tokens: int = 128,
+                        before_each: dict[str, Callable[[], object]] | None = None, gate=NoGate()) -> dict:
     """One stream at a time, the reference's prompt; end-to-end and decode tokens/s per run.
 
-    `before_each` (the in-process reference) runs before every measured stream, the server idle,
-    so that each HTTP figure has a reference figure taken under the same load.
+    `before_each[label]` (the in-process reference) runs before every measured stream of that
+    target, the server idle, so that each HTTP figure has a reference figure taken under the same load.
     """
-    runs = []
-    async with make_client(1) as client:
-        await stream(client, target, prompt=list_prompt(0), max_tokens=8)  # warm-up, not measured
-        for i in range(repeats):
-            gate.before()
-            ref = before_each() if before_each else None
-            r = await stream(client, target, prompt=list_prompt(0), max_tokens=max_tokens)
-            share = gate.after()
-            run = _summary(r, max_tokens) | {"other_cpu": share}
+    before_each = before_each or {}
+    clients = {t.label: make_client(1) for t in targets}
+    try:
+        for t in targets:
+            await stream(clients[t.label], t, prompt=list_prompt(0), max_tokens=8)  # warm-up, not measured
+        n = {t.label: 0 for t in targets}
+
+        async def one(t: Target, _shared) -> dict:
+            before = before_each.get(t.label)
+            ref = before() if before else None
+            r = await stream(clients[t.label], t, prompt=list_prompt(0), max_tokens=max_tokens)
+            run = _summary(r, max_tokens)
             if ref is not None:
                 run["reference"] = ref  # bench.py moves it to reference.bare_loop
                 run["reference_e2e_tps"], run["reference_decode_tps"] = ref.e2e_tps, ref.decode_tps
             if r.ok and r.total and r.ttft is not None and r.t_last:
                 run["e2e_tps"] = r.tokens / r.total
                 run["decode_tps"] = (r.tokens - 1) / (r.t_last - r.ttft) if r.t_last > r.ttft else None
-            runs.append(run)
-            _log(f"single stream {i + 1}/{repeats}: {run.get('e2e_tps') or 0:.1f} tok/s"
+            n[t.label] += 1
+            _log(f"{_who(t, targets)}single stream {n[t.label]}/{repeats}: {run.get('e2e_tps') or 0:.1f} tok/s"
                  + (f" (in-process reference (a) just before: {ref.e2e_tps:.1f} tok/s)" if ref else "")
-                 + (f" ({run['failure']})" if run["failure"] else "") + _busy(share))
-    return summarize_single({"max_tokens": max_tokens, "runs": runs})
+                 + (f" ({run['failure']})" if run["failure"] else ""))
+            return run
+
+        runs = await alternate(targets, repeats, one, gate)
+    finally:
+        for c in clients.values():
+            await c.aclose()
+    return {label: summarize_single({"max_tokens": max_tokens, "runs": rs}) for label, rs in runs.items()}
 
 
 def summarize_single(sec: dict) -> dict:
@@ -177,31 +225,35 @@ def summarize_single(sec: dict) -> dict:
         sec = sec | {"paired_ratio_e2e": median([r["e2e_tps"] / r["reference_e2e_tps"] for r in paired]),
                      "reference_e2e_tps": median([r["reference_e2e_tps"] for r in paired]),
                      "reference_decode_tps": median([r.get("reference_decode_tps") for r in paired])}
+    cpu = [r["server_cpu_s"] / r["tokens"] for r in used if r.get("server_cpu_s") and r.get("tokens")]
     return sec | {"runs_used": len(used),
                   "e2e_tps": median([r.get("e2e_tps") for r in used]),
                   "decode_tps": median([r.get("decode_tps") for r in used]),
                   "ttft": median([r["ttft"] for r in used]),
+                  "server_cpu_ms_per_token": median([1000 * c for c in cpu]),
                   "failures": sum(1 for r in runs if r["failure"])}
 
 
-async def concurrency(target: Target, levels: list[int], repeats: int, max_tokens: int = 128,
+async def concurrency(targets: list[Target], levels: list[int], repeats: int, max_tokens: int = 128,
                       gate=NoGate()) -> dict:
     """C distinct long prompts at once; aggregate completion tokens/s over the wall time, TTFT, failures."""
-    out = {}
+    out: dict[str, dict] = {t.label: {} for t in targets}
     for c in levels:
-        runs = []
-        for i in range(repeats):
+        n = {t.label: 0 for t in targets}
+
+        async def one(t: Target, _shared) -> dict:
             bodies = [{"prompt": list_prompt(j), "max_tokens": max_tokens} for j in range(c)]
-            gate.before()
-            results, wall = await _together(target, bodies)
-            share = gate.after()
+            results, wall = await _together(t, bodies)
             tokens = sum(r.tokens for r in results if r.ok)
             fails = [f for f in (r.failure(max_tokens) for r in results) if f]
-            runs.append({"wall": wall, "tokens": tokens, "aggregate_tps": tokens / wall, "other_cpu": share,
-                         "streams": [_summary(r, max_tokens) for r in results]})
-            _log(f"concurrency {c} run {i + 1}/{repeats}: {tokens / wall:.1f} tok/s aggregate, "
-                 f"{len(fails)} failed" + (f" (e.g. {fails[0]})" if fails else "") + _busy(share))
-        out[str(c)] = summarize_level({"concurrency": c, "runs": runs})
+            n[t.label] += 1
+            _log(f"{_who(t, targets)}concurrency {c} run {n[t.label]}/{repeats}: {tokens / wall:.1f} tok/s aggregate, "
+                 f"{len(fails)} failed" + (f" (e.g. {fails[0]})" if fails else ""))
+            return {"wall": wall, "tokens": tokens, "aggregate_tps": tokens / wall,
+                    "streams": [_summary(r, max_tokens) for r in results]}
+
+        for label, runs in (await alternate(targets, repeats, one, gate)).items():
+            out[label][str(c)] = summarize_level({"concurrency": c, "runs": runs})
     return out
 
 
@@ -216,22 +268,28 @@ def summarize_level(sec: dict) -> dict:
                   "failure_examples": failures[:3]}
 
 
-async def shared_prefix(target: Target, prompts: PromptFactory, repeats: int, n_system: int = 1000,
+async def shared_prefix(targets: list[Target], prompts: PromptFactory, repeats: int, n_system: int = 1000,
                         max_tokens: int = 8, gate=NoGate()) -> dict:
-    """A fresh ~1,000-token system prompt (nothing cached can help), then the same one again."""
-    runs = []
-    async with make_client(1) as client:
-        for i in range(repeats):
-            system = prompts.system_prompt(n_system)
-            gate.before()
-            a = await stream(client, target, messages=chat(system, QUESTIONS[0]), max_tokens=max_tokens)
-            b = await stream(client, target, messages=chat(system, QUESTIONS[1]), max_tokens=max_tokens)
-            share = gate.after()
-            runs.append({"fresh": _summary(a, None), "shared": _summary(b, None),
-                         "prompt_tokens": a.prompt_tokens, "other_cpu": share})
-            _log(f"prefix run {i + 1}/{repeats}: fresh TTFT {a.ttft or float('nan'):.3f} s, "
-                 f"shared {b.ttft or float('nan'):.3f} s" + _busy(share))
-    return summarize_prefix({"system_tokens": n_system, "runs": runs})
+    """A fresh ~1,000-token system prompt (nothing cached can help), then the same one again. In each
+    repeat every target gets the same (new) text, so both prefill the same number of tokens."""
+    clients = {t.label: make_client(1) for t in targets}
+    n = {t.label: 0 for t in targets}
+
+    async def one(t: Target, system: str) -> dict:
+        client = clients[t.label]
+        a = await stream(client, t, messages=chat(system, QUESTIONS[0]), max_tokens=max_tokens)
+        b = await stream(client, t, messages=chat(system, QUESTIONS[1]), max_tokens=max_tokens)
+        n[t.label] += 1
+        _log(f"{_who(t, targets)}prefix run {n[t.label]}/{repeats}: fresh TTFT {a.ttft or float('nan'):.3f} s, "
+             f"shared {b.ttft or float('nan'):.3f} s")
+        return {"fresh": _summary(a, None), "shared": _summary(b, None), "prompt_tokens": a.prompt_tokens}
+
+    try:
+        runs = await alternate(targets, repeats, one, gate, prepare=lambda i: prompts.system_prompt(n_system))
+    finally:
+        for c in clients.values():
+            await c.aclose()
+    return {label: summarize_prefix({"system_tokens": n_system, "runs": rs}) for label, rs in runs.items()}
 
 
 def summarize_prefix(sec: dict) -> dict:
@@ -243,27 +301,31 @@ def summarize_prefix(sec: dict) -> dict:
                   "failures": sum(1 for r in runs for k in ("fresh", "shared") if r[k]["failure"])}
 
 
-async def burst(target: Target, prompts: PromptFactory, users: list[int], repeats: int,
+async def burst(targets: list[Target], prompts: PromptFactory, users: list[int], repeats: int,
                 n_system: int = 1000, max_tokens: int = 16, gate=NoGate()) -> dict:
     """Issue 5: C users, one fresh system prompt per burst, distinct questions, all sent at once."""
-    out = {}
+    out: dict[str, dict] = {t.label: {} for t in targets}
     for c in users:
-        runs = []
-        for i in range(repeats):
-            system = prompts.system_prompt(n_system)
+        n = {t.label: 0 for t in targets}
+
+        async def one(t: Target, system: str) -> dict:
             bodies = [{"messages": chat(system, QUESTIONS[j % len(QUESTIONS)]), "max_tokens": max_tokens}
                       for j in range(c)]
-            gate.before()
-            results, wall = await _together(target, bodies)
-            share = gate.after()
+            results, wall = await _together(t, bodies)
             ttfts = [r.ttft for r in results if r.ttft is not None]  # failed streams too, if they began
             fails = [f for f in (r.failure(None) for r in results) if f]
             fails += ["no content"] * sum(1 for r in results if r.ok and r.ttft is None)
-            runs.append({"wall": wall, "ttft_median": median(ttfts), "ttft_worst": max(ttfts) if ttfts else None,
-                         "ttfts": ttfts, "failures": fails, "other_cpu": share})
-            _log(f"burst {c} users run {i + 1}/{repeats}: TTFT median {runs[-1]['ttft_median'] or float('nan'):.2f} s, "
-                 f"worst {runs[-1]['ttft_worst'] or float('nan'):.2f} s, {len(fails)} failed" + _busy(share))
-        out[str(c)] = summarize_users({"users": c, "runs": runs})
+            run = {"wall": wall, "ttft_median": median(ttfts), "ttft_worst": max(ttfts) if ttfts else None,
+                   "ttfts": ttfts, "failures": fails}
+            n[t.label] += 1
+            _log(f"{_who(t, targets)}burst {c} users run {n[t.label]}/{repeats}: TTFT median "
+                 f"{run['ttft_median'] or float('nan'):.2f} s, worst {run['ttft_worst'] or float('nan'):.2f} s, "
+                 f"{len(fails)} failed")
+            return run
+
+        runs = await alternate(targets, repeats, one, gate, prepare=lambda i: prompts.system_prompt(n_system))
+        for label, rs in runs.items():
+            out[label][str(c)] = summarize_users({"users": c, "runs": rs})
     return out
 
 

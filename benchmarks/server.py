@@ -1,4 +1,5 @@
-"""Start our own server on a free loopback port, wait until it serves /v1/models, stop it after."""
+"""Start a server (ours, or llama.cpp's llama-server) on a free loopback port, wait until it serves
+/v1/models, stop it after."""
 from __future__ import annotations
 
 import os
@@ -36,25 +37,18 @@ def wait_ready(base_url: str, timeout: float, proc: subprocess.Popen | None = No
     raise TimeoutError(f"{base_url}/models not ready after {timeout:.0f} s ({last})")
 
 
-class OwnServer:
-    """`python -m hearth serve` over `model`, logging to `log_path`. Use as a context manager."""
+class Managed:
+    """A server process started by the bench, logging to `log_path`. Use as a context manager."""
 
-    def __init__(self, model: str, log_path: Path, ctx_size: int | None = None, threads: int | None = None,
-                 parallel: int | None = None, extra_args: list[str] | None = None, ready_timeout: float = 180.0):
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self.cmd = [sys.executable, "-m", "hearth", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                    "--model", str(model)]
-        for flag, value in (("--ctx-size", ctx_size), ("--threads", threads), ("--parallel", parallel)):
-            if value is not None:
-                self.cmd += [flag, str(value)]
-        self.cmd += extra_args or []
+    def __init__(self, cmd: list[str], port: int, log_path: Path, ready_timeout: float = 180.0):
+        self.cmd, self.port = cmd, port
+        self.base_url = f"http://127.0.0.1:{port}/v1"
         self.log_path = log_path
         self.ready_timeout = ready_timeout
         self.proc: subprocess.Popen | None = None
         self.startup_s: float | None = None
 
-    def __enter__(self) -> "OwnServer":
+    def __enter__(self):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT,
@@ -87,10 +81,37 @@ class OwnServer:
     def __exit__(self, *exc) -> None:
         proc = self.proc
         if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+            proc.send_signal(signal.SIGINT)  # graceful shutdown (uvicorn, llama-server alike)
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
         self._log.close()
+
+
+class OwnServer(Managed):
+    """`python -m hearth serve` over `model`."""
+
+    def __init__(self, model: str, log_path: Path, ctx_size: int | None = None, threads: int | None = None,
+                 parallel: int | None = None, extra_args: list[str] | None = None, ready_timeout: float = 180.0):
+        port = free_port()
+        cmd = [sys.executable, "-m", "hearth", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--model", str(model)]
+        for flag, value in (("--ctx-size", ctx_size), ("--threads", threads), ("--parallel", parallel)):
+            if value is not None:
+                cmd += [flag, str(value)]
+        super().__init__(cmd + (extra_args or []), port, log_path, ready_timeout)
+
+
+class LlamaServer(Managed):
+    """llama.cpp's own C++ server over the same model file, set up like ours: the same threads, as
+    many slots as our sequences, `ctx_size` tokens per slot, loopback only, one model id."""
+
+    def __init__(self, binary: str, model: str, log_path: Path, model_id: str, ctx_size: int, threads: int,
+                 parallel: int, extra_args: list[str] | None = None, ready_timeout: float = 180.0):
+        port = free_port()
+        cmd = [binary, "--model", str(model), "--alias", model_id, "--host", "127.0.0.1", "--port", str(port),
+               "--threads", str(threads), "--threads-batch", str(threads), "--parallel", str(parallel),
+               "--ctx-size", str(ctx_size * parallel), "--no-webui"]
+        super().__init__(cmd + (extra_args or []), port, log_path, ready_timeout)

@@ -10,7 +10,7 @@ import httpx
 
 from conformance import report, runner
 from conformance.cases import fuzz
-from conformance.spec import Spec, locate
+from conformance.spec import ORACLE, load, locate
 from conformance.target import Target
 
 
@@ -40,11 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no case matches --only {args.only!r}", file=sys.stderr)
         return 2
     try:
-        spec = Spec(locate(args.spec))
+        spec, oracle = load(locate(args.spec)), load(ORACLE)
     except (OSError, ValueError) as exc:
         print(f"conformance: {exc}", file=sys.stderr)
         return 2
-    target = Target(args.base_url, spec, api_key=args.api_key, model=args.model)
+    target = Target(args.base_url, spec, api_key=args.api_key, model=args.model, oracle=oracle)
     try:
         target.http.get("/models", timeout=10)
     except httpx.TransportError as exc:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         target.close()
     seconds = round(time.monotonic() - started, 1)
     if args.report:
-        meta = {"server": args.label, "base_url": args.base_url, "model": target._model, "spec": spec.describe(), "seconds": seconds,
+        meta = {"server": args.label, "base_url": args.base_url, "model": target._model, "spec": spec.describe(), "oracle": oracle.describe(), "seconds": seconds,
                 "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         report.write(args.report, results, meta)
     print(f"({seconds} s)")

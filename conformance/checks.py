@@ -1,6 +1,7 @@
 """Assertions that cases share. Each raises Failed with a reason a user can act on."""
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable
 
 import httpx
@@ -16,24 +17,33 @@ def expect(condition: Any, reason: str) -> None:
 
 
 def conforms(target: Target, method: str, route: str, status: int, body: Any, media: str = "application/json") -> None:
-    """The body matches the schema the contract declares for this response.
+    """The body matches the schema OpenAI's document and the contract declare for this response.
 
     A violation fails the case, but the case goes on: its behavioural checks still run and report too.
+    Each problem names the document it breaks (`openai: ...`, `contract: ...`).
     """
-    for problem in target.spec.validate(method, route, status, body, media):
-        if problem not in target.schema_problems:
-            target.schema_problems.append(problem)
+    shape_problems(target, method, route, status, body, media)
 
 
-def ok_json(target: Target, response: httpx.Response, method: str, route: str) -> Any:
-    """A 200 JSON response that matches its schema; returns the parsed body."""
+def shape_problems(target: Target, method: str, route: str, status: int, body: Any, media: str, where: str = "") -> None:
+    for label, document in target.documents:
+        for problem in document.validate(method, route, status, body, media):
+            text = f"{label}: {where}{problem}"
+            if text not in target.schema_problems:
+                target.schema_problems.append(text)
+
+
+def ok_json(target: Target, response: httpx.Response, method: str, route: str,
+            as_judged: Callable[[Any], Any] = lambda body: body) -> Any:
+    """A 200 JSON response that matches its schema; returns the parsed body. `as_judged` maps the body
+    to what the schemas are shown (a copy), where a document cannot describe a documented form."""
     body = body_of(response)
     if response.status_code != 200:
         raise Failed(f"expected 200, got {response.status_code}: {_snippet(response)}")
     media = response.headers.get("content-type", "")
     expect(media.startswith("application/json"), f"content-type {media!r}, expected application/json")
     expect(body is not None, "body is not JSON")
-    conforms(target, method, route, 200, body)
+    conforms(target, method, route, 200, as_judged(copy.deepcopy(body)))
     return body
 
 

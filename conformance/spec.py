@@ -1,6 +1,14 @@
-"""The contract: find the OpenAPI document and answer "which schema does this response follow?"."""
+"""The documents a response is judged by, and the answer to "which schema does this response follow?".
+
+Two documents judge every response body and stream chunk:
+- the oracle, OpenAI's published OpenAPI description (`openai-openapi.yaml`, vendored with its MIT
+  licence): the shapes any OpenAI client may rely on;
+- the contract, the server's own document (Hearth's `openapi/openai.yaml`, or `--spec`): stricter
+  than the oracle, never looser; the fuzz cases also generate their requests from it.
+"""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -11,8 +19,8 @@ import yaml
 from conformance.schemas import SchemaSet
 
 HERE = Path(__file__).resolve().parent
-# Searched in order: a copy shipped beside the package, then the repository's openapi/ folder.
-CANDIDATES = (HERE / "openai.yaml", HERE.parent / "openapi" / "openai.yaml")
+ORACLE = HERE / "openai-openapi.yaml"  # github.com/openai/openai-openapi, commit f85dbe2
+CANDIDATES = (HERE.parent / "openapi" / "openai.yaml",)  # the contract, found beside the package in a checkout
 ERROR_SCHEMA_NAMES = ("ErrorResponse", "Error")  # fallback for statuses an operation does not declare
 STREAM_MEDIA = "text/event-stream"
 STREAM_FALLBACK = {"/chat/completions": "CreateChatCompletionStreamResponse", "/completions": "CreateCompletionResponse"}
@@ -30,10 +38,17 @@ def locate(explicit: str | None = None) -> Path:
     raise FileNotFoundError("no OpenAPI document found; pass --spec PATH (tried %s)" % ", ".join(map(str, CANDIDATES)))
 
 
+@functools.lru_cache(maxsize=4)
+def load(path: Path) -> "Spec":
+    """A parsed document, once per process (OpenAI's is 3 MB of YAML)."""
+    return Spec(Path(path))
+
+
 class Spec:
     def __init__(self, path: Path):
         self.path = path
-        self.document: dict[str, Any] = yaml.safe_load(path.read_text())
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        self.document: dict[str, Any] = yaml.load(path.read_text(), Loader=loader)
         self.schemas = SchemaSet(self.document)
         self.paths: dict[str, Any] = self.document.get("paths", {})
 
@@ -97,7 +112,13 @@ class Spec:
         if _is_object_schema(node, self) and "data" not in self.deref(node).get("properties", {}):
             return node
         name = STREAM_FALLBACK.get(route)
-        return {"$ref": f"#/components/schemas/{name}"} if name in self.schemas.names else None
+        if name not in self.schemas.names:
+            return None
+        if route == "/completions" and not self.schemas.nullable_finish_reason(name):
+            # OpenAI's document declares no stream for /completions; its API streams chunks shaped as
+            # the response, with `finish_reason: null` until the last one. Judge them so, nothing looser.
+            return self.schemas.streamed_completion(name)
+        return {"$ref": f"#/components/schemas/{name}"}
 
     def declared_statuses(self, method: str, route: str) -> set[str]:
         path = self.spec_path(route)

@@ -64,27 +64,42 @@ class ChatCompletionContentPartText(BaseModel):
     text: str
 
 
-class ChatCompletionRequestMessage(BaseModel):
-    role: Literal['system', 'developer', 'user', 'assistant']
+class ChatCompletionMessageToolCallFunction(BaseModel):
+    name: str
+    arguments: str
     """
-    `developer` is treated as `system`.
-    """
-    content: str | list[ChatCompletionContentPartText] | None = None
-    name: str | None = None
-
-
-class ResponseFormat(BaseModel):
-    """
-    Only plain text output is supported.
+    The arguments as JSON text; valid against the function's parameters.
     """
 
-    type: Literal['text']
+
+class FunctionObject(BaseModel):
+    name: str = Field(..., pattern='^[a-zA-Z0-9_-]{1,64}$')
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    """
+    A JSON schema for the arguments object (omitted: no arguments). Enforced: a call's arguments always validate. A schema feature that cannot be enforced gets a 400 naming it.
+    """
+    strict: bool | None = None
+    """
+    Accepted; calls are enforced either way.
+    """
 
 
-class ChatCompletionResponseMessage(BaseModel):
-    role: Literal['assistant']
-    content: str | None = Field(...)
-    refusal: str | None = Field(...)
+class ChatCompletionNamedToolChoiceFunction(BaseModel):
+    name: str
+
+
+class ResponseFormatJsonSchema(BaseModel):
+    name: str = Field(..., pattern='^[a-zA-Z0-9_-]{1,64}$')
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias='schema')
+    """
+    A JSON schema (draft 2020-12); absent means any JSON value.
+    """
+    strict: bool | None = None
+    """
+    Accepted; the schema is enforced either way.
+    """
 
 
 class ChatCompletionTopLogprob(BaseModel):
@@ -124,34 +139,9 @@ class CompletionUsage(BaseModel):
     total_tokens: int
 
 
-class ChatCompletionStreamDelta(BaseModel):
-    role: Literal['assistant'] | None = None
-    content: str | None = None
-    refusal: str | None = None
-
-
-class ChatCompletionStreamChoice(BaseModel):
-    index: int
-    delta: ChatCompletionStreamDelta
-    logprobs: ChatCompletionLogprobs | None
-    finish_reason: Literal['stop', 'length', 'tool_calls'] | None = Field(...)
-
-
-class CreateChatCompletionStreamResponse(BaseModel):
-    """
-    One SSE chunk of a streamed chat completion.
-    """
-
-    id: str
-    object: Literal['chat.completion.chunk']
-    created: int
-    model: str
-    system_fingerprint: str | None = None
-    """
-    The model file and engine configuration that served the request (`fp_` + 12 hex digits).
-    """
-    choices: list[ChatCompletionStreamChoice]
-    usage: CompletionUsage | None = None
+class ChatCompletionMessageToolCallChunkFunction(BaseModel):
+    name: str | None = None
+    arguments: str | None = None
 
 
 class Prompt(RootModel[list[str]]):
@@ -215,6 +205,9 @@ class CompletionLogprobs(BaseModel):
     tokens: list[str]
     token_logprobs: list[float]
     top_logprobs: list[dict[str, float]]
+    """
+    Per token, the `logprobs` most likely tokens and the chosen one (up to logprobs+1 entries).
+    """
     text_offset: list[int]
 
 
@@ -287,6 +280,174 @@ class ListModelsResponse(BaseModel):
     data: list[Model]
 
 
+class ChatCompletionMessageToolCall(BaseModel):
+    id: str = Field(..., examples=['call_9s8xFJ1Lq2bZ0aPp3yRkT4cU'])
+    type: Literal['function']
+    function: ChatCompletionMessageToolCallFunction
+
+
+class ChatCompletionTool(BaseModel):
+    type: Literal['function']
+    function: FunctionObject
+
+
+class ChatCompletionNamedToolChoice(BaseModel):
+    type: Literal['function']
+    function: ChatCompletionNamedToolChoiceFunction
+
+
+class ChatCompletionAllowedTools(BaseModel):
+    mode: Literal['auto', 'required']
+    tools: list[ChatCompletionNamedToolChoice]
+
+
+class ResponseFormat(BaseModel):
+    """
+    `text` (the default); `json_object`: the content is always a JSON object; `json_schema`: when finish_reason is `stop`, the content always validates against `json_schema.schema` (strict or not). A schema feature that cannot be enforced gets a 400 with param `response_format` naming it.
+    """
+
+    type: Literal['text', 'json_object', 'json_schema']
+    json_schema: ResponseFormatJsonSchema | None = None
+
+
+class ChatCompletionResponseMessage(BaseModel):
+    role: Literal['assistant']
+    content: str | None = Field(...)
+    """
+    null when the answer is only tool calls.
+    """
+    refusal: str | None = Field(...)
+    tool_calls: list[ChatCompletionMessageToolCall] | None = None
+
+
+class ChatCompletionChoice(BaseModel):
+    index: int
+    message: ChatCompletionResponseMessage
+    logprobs: ChatCompletionLogprobs | None
+    finish_reason: Literal['stop', 'length', 'tool_calls']
+
+
+class CreateChatCompletionResponse(BaseModel):
+    id: str
+    object: Literal['chat.completion']
+    created: int
+    model: str
+    system_fingerprint: str | None = None
+    """
+    The model file and engine configuration that served the request (`fp_` + 12 hex digits).
+    """
+    choices: list[ChatCompletionChoice]
+    usage: CompletionUsage
+
+
+class ChatCompletionMessageToolCallChunk(BaseModel):
+    """
+    A call's first chunk has id, type, function.name and empty arguments; later ones, argument fragments.
+    """
+
+    index: int
+    id: str | None = None
+    type: Literal['function'] | None = None
+    function: ChatCompletionMessageToolCallChunkFunction | None = None
+
+
+class CompletionChoice(BaseModel):
+    text: str
+    index: int
+    logprobs: CompletionLogprobs | None
+    finish_reason: Literal['stop', 'length'] | None = Field(...)
+    """
+    null in stream chunks before the last one of a choice.
+    """
+
+
+class CreateCompletionResponse(BaseModel):
+    """
+    A completion, and also the shape of each SSE chunk of a streamed one.
+    """
+
+    id: str
+    object: Literal['text_completion']
+    created: int
+    model: str
+    system_fingerprint: str | None = None
+    """
+    The model file and engine configuration that served the request (`fp_` + 12 hex digits).
+    """
+    choices: list[CompletionChoice]
+    usage: CompletionUsage | None = None
+
+
+class ChatCompletionRequestMessage(BaseModel):
+    role: Literal['system', 'developer', 'user', 'assistant', 'tool']
+    """
+    `developer` is treated as `system`. A `tool` message answers the call `tool_call_id`.
+    """
+    content: str | list[ChatCompletionContentPartText] | None = None
+    name: str | None = None
+    tool_calls: list[ChatCompletionMessageToolCall] | None = None
+    """
+    An assistant message's calls, as a previous answer returned them.
+    """
+    tool_call_id: str | None = None
+    """
+    Of a `tool` message: the call it answers.
+    """
+
+
+class ChatCompletionAllowedToolsChoice(BaseModel):
+    type: Literal['allowed_tools']
+    allowed_tools: ChatCompletionAllowedTools
+
+
+class ChatCompletionStreamDelta(BaseModel):
+    role: Literal['assistant'] | None = None
+    content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[ChatCompletionMessageToolCallChunk] | None = None
+
+
+class ChatCompletionStreamChoice(BaseModel):
+    index: int
+    delta: ChatCompletionStreamDelta
+    logprobs: ChatCompletionLogprobs | None
+    finish_reason: Literal['stop', 'length', 'tool_calls'] | None = Field(...)
+
+
+class CreateChatCompletionStreamResponse(BaseModel):
+    """
+    One SSE chunk of a streamed chat completion.
+    """
+
+    id: str
+    object: Literal['chat.completion.chunk']
+    created: int
+    model: str
+    system_fingerprint: str | None = None
+    """
+    The model file and engine configuration that served the request (`fp_` + 12 hex digits).
+    """
+    choices: list[ChatCompletionStreamChoice]
+    usage: CompletionUsage | None = None
+
+
+class ChatCompletionToolChoiceOption(
+    RootModel[
+        Literal['none', 'auto', 'required']
+        | ChatCompletionNamedToolChoice
+        | ChatCompletionAllowedToolsChoice
+    ]
+):
+    root: (
+        Literal['none', 'auto', 'required']
+        | ChatCompletionNamedToolChoice
+        | ChatCompletionAllowedToolsChoice
+    )
+    """
+    `none`: no calls. `auto` (the default with tools): text or calls. `required`: one or more calls. A named function: calls to that function only. `allowed_tools`: `auto` or `required` over a subset.
+    """
+
+
 class CreateChatCompletionRequest(BaseModel):
     model: str = Field(..., min_length=1)
     """
@@ -322,12 +483,16 @@ class CreateChatCompletionRequest(BaseModel):
     With `logprobs`, also the this many most likely tokens at each position.
     """
     logit_bias: LogitBias | None = None
-    tools: list[dict[str, Any]] | None = Field(None, max_length=0)
+    tools: list[ChatCompletionTool] | None = Field(None, max_length=128)
     """
-    Tool calling is not supported; an empty list or null is accepted.
+    Functions the model may call (see `tool_choice`).
+    """
+    tool_choice: ChatCompletionToolChoiceOption | None = None
+    parallel_tool_calls: bool | None = True
+    """
+    false: at most one call per answer.
     """
     response_format: ResponseFormat | None = None
-    parallel_tool_calls: bool | None = None
     user: str | None = None
     """
     Accepted and ignored.
@@ -345,50 +510,3 @@ class CreateChatCompletionRequest(BaseModel):
     """
     LM Studio's idle TTL in seconds, for a model this request loads just in time: unloaded after that long without requests.
     """
-
-
-class ChatCompletionChoice(BaseModel):
-    index: int
-    message: ChatCompletionResponseMessage
-    logprobs: ChatCompletionLogprobs | None
-    finish_reason: Literal['stop', 'length', 'tool_calls']
-
-
-class CreateChatCompletionResponse(BaseModel):
-    id: str
-    object: Literal['chat.completion']
-    created: int
-    model: str
-    system_fingerprint: str | None = None
-    """
-    The model file and engine configuration that served the request (`fp_` + 12 hex digits).
-    """
-    choices: list[ChatCompletionChoice]
-    usage: CompletionUsage
-
-
-class CompletionChoice(BaseModel):
-    text: str
-    index: int
-    logprobs: CompletionLogprobs | None
-    finish_reason: Literal['stop', 'length'] | None = Field(...)
-    """
-    null in stream chunks before the last one of a choice.
-    """
-
-
-class CreateCompletionResponse(BaseModel):
-    """
-    A completion, and also the shape of each SSE chunk of a streamed one.
-    """
-
-    id: str
-    object: Literal['text_completion']
-    created: int
-    model: str
-    system_fingerprint: str | None = None
-    """
-    The model file and engine configuration that served the request (`fp_` + 12 hex digits).
-    """
-    choices: list[CompletionChoice]
-    usage: CompletionUsage | None = None

@@ -1,8 +1,14 @@
 """POST /v1/chat/completions"""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from generated.openai import (
     ChatCompletionChoice,
+    ChatCompletionMessageToolCall,
+    ChatCompletionMessageToolCallChunk,
+    ChatCompletionMessageToolCallChunkFunction,
+    ChatCompletionMessageToolCallFunction,
     ChatCompletionResponseMessage,
     ChatCompletionStreamChoice,
     ChatCompletionStreamDelta,
@@ -11,22 +17,48 @@ from generated.openai import (
     CreateChatCompletionResponse,
     CreateChatCompletionStreamResponse,
 )
-from handlers import choices, common, logprobs, params, sse
+from handlers import choices, common, logprobs, params, sse, structured
 from hearth.engine import api
 
 
-def _message(m) -> api.ChatMessage:
-    content = m.content if isinstance(m.content, str) else "".join(part.text for part in m.content or ())
-    return api.ChatMessage(role="system" if m.role == "developer" else m.role, content=content)
+def _call_chunk(d: api.ToolCallDelta) -> ChatCompletionMessageToolCallChunk:
+    if d.id is not None:  # a call's first fragment
+        return ChatCompletionMessageToolCallChunk(
+            index=d.index, id=d.id, type="function",
+            function=ChatCompletionMessageToolCallChunkFunction(name=d.name, arguments=d.arguments))
+    return ChatCompletionMessageToolCallChunk(
+        index=d.index, function=ChatCompletionMessageToolCallChunkFunction(arguments=d.arguments))
+
+
+def _message(text: str, calls) -> ChatCompletionResponseMessage:
+    if calls is None:
+        return ChatCompletionResponseMessage(role="assistant", content=text, refusal=None)
+    return ChatCompletionResponseMessage(role="assistant", content=text if text.strip() else None, refusal=None,
+                                         tool_calls=calls)
+
+
+def _calls(fragments: list[api.ToolCallDelta]) -> list[ChatCompletionMessageToolCall] | None:
+    calls: dict[int, list] = {}
+    for d in fragments:
+        if d.id is not None:
+            calls[d.index] = [d.id, d.name, d.arguments]
+        elif d.index in calls:
+            calls[d.index][2] += d.arguments
+    return [ChatCompletionMessageToolCall(id=i, type="function",
+                                          function=ChatCompletionMessageToolCallFunction(name=name, arguments=args))
+            for i, name, args in (calls[k] for k in sorted(calls))] or None
 
 
 async def create(body: dict):
     req = CreateChatCompletionRequest.model_validate(body)
     n = req.n or 1
     want_logprobs = params.chat_logprobs(req)
-    prompt = api.Prompt(messages=tuple(_message(m) for m in req.messages))
+    plan = await structured.prepare(body)
+    prompt = api.Prompt(messages=tuple(api.ChatMessage(m["role"], m["content"]) for m in plan.messages))
     with common.use_model(req) as served:
         sampling = params.sampling(req, n, want_logprobs, served.info)
+        if plan.constraint is not None:
+            sampling = [replace(p, constraint=plan.constraint, tool_parser=plan.tool_parser) for p in sampling]
         generations = await choices.submit_all(served, [prompt] * n, sampling, "messages")
     completion_id, created, model = common.new_id("chatcmpl"), common.now(), served.id
     fingerprint = common.system_fingerprint(served.info)
@@ -47,12 +79,30 @@ async def create(body: dict):
 
         yield chunk([choice(i, ChatCompletionStreamDelta(role="assistant", content="")) for i in range(n)],
                     with_usage_field=include_usage)
+        templates: dict[int, sse.TextTemplate] = {}
         async for d in choices.deltas(gens):
             if d.finish_reason == choices.FAILED:
                 yield sse.failure_event()
                 return
+            if d.text and d.finish_reason is None and want_logprobs is None and not d.tool_calls:
+                t = templates.get(d.index)  # the common case, ~1 us instead of ~9: see sse.TextTemplate
+                if t is None:
+                    mark = ChatCompletionStreamDelta(content=sse.TextTemplate.MARK)
+                    t = templates[d.index] = sse.TextTemplate(chunk([choice(d.index, mark)], with_usage_field=include_usage))
+                yield t.fill(d.text)
+                continue
             delta = ChatCompletionStreamDelta(content=d.text) if d.text else ChatCompletionStreamDelta()
             lp = token_logprobs(d.tokens) if d.tokens else None
+            if not (d.text or d.tool_calls or lp is not None or d.finish_reason):
+                continue  # tokens the tool-call parser holds back: nothing to send yet
+            if d.tool_calls:  # one chunk per call fragment, as OpenAI streams them
+                if d.text or lp is not None:
+                    yield chunk([choice(d.index, delta, None, lp)], with_usage_field=include_usage)
+                for i, call in enumerate(d.tool_calls):
+                    last = i == len(d.tool_calls) - 1
+                    yield chunk([choice(d.index, ChatCompletionStreamDelta(tool_calls=[_call_chunk(call)]),
+                                        d.finish_reason if last else None)], with_usage_field=include_usage)
+                continue
             yield chunk([choice(d.index, delta, d.finish_reason, lp)], with_usage_field=include_usage)
         if include_usage:
             yield chunk([], CompletionUsage(**choices.usage(gens, gens[0].prompt_tokens)), with_usage_field=True)
@@ -63,7 +113,7 @@ async def create(body: dict):
             choices=[
                 ChatCompletionChoice(
                     index=i,
-                    message=ChatCompletionResponseMessage(role="assistant", content=text, refusal=None),
+                    message=_message(text, _calls(done.tool_calls[i])),
                     logprobs=token_logprobs(done.tokens[i]),
                     finish_reason=reason,
                 )

@@ -10,6 +10,7 @@ import anyio
 from connexion import context
 
 from handlers.common import until_done_or_disconnect
+from hearth import limits
 from hearth.engine import api
 from hearth.engine.registry import Lease
 from hearth.errors import from_engine, internal
@@ -28,7 +29,8 @@ async def submit_all(model: Lease, prompts: list[api.Prompt], params: list[api.S
         for g in generations:
             g.cancel()
         raise from_engine(exc, param) from None
-    return generations
+    limits.check_prompt(prompts, generations, param)
+    return limits.with_deadline(generations)
 
 
 @dataclass(slots=True)

@@ -36,6 +36,16 @@ async def create(body: dict):
         return CompletionChoice(text=text, index=index, logprobs=lp, finish_reason=finish_reason)
 
     async def stream_chunks(gens, include_usage: bool):
+        templates: dict[int, sse.TextTemplate] = {}
+
+        def text_event(index: int, text: str) -> bytes:
+            """A plain text chunk of choice `index` (no logprobs, not its last): see sse.TextTemplate."""
+            t = templates.get(index)
+            if t is None:
+                chunk = common.dump(response([choice(index, sse.TextTemplate.MARK)], with_usage_field=include_usage))
+                t = templates[index] = sse.TextTemplate(chunk)
+            return t.fill(text)
+
         for i, text in enumerate(echoed):
             if text:
                 yield common.dump(response([choice(i, text)], with_usage_field=include_usage))
@@ -43,8 +53,11 @@ async def create(body: dict):
             if d.finish_reason == choices.FAILED:
                 yield sse.failure_event()
                 return
-            yield common.dump(response([choice(d.index, d.text, d.finish_reason, d.tokens)],
-                                       with_usage_field=include_usage))
+            if d.finish_reason is None and req.logprobs is None:
+                yield text_event(d.index, d.text)
+            else:
+                yield common.dump(response([choice(d.index, d.text, d.finish_reason, d.tokens)],
+                                           with_usage_field=include_usage))
         if include_usage:
             yield common.dump(response([], CompletionUsage(**choices.usage(gens))))
 

@@ -34,6 +34,13 @@ def chat(tokens) -> ChatCompletionLogprobs:
     )
 
 
+def _top(t: api.TokenOut) -> dict[str, float]:
+    """The alternatives, and always the chosen token too (OpenAI: "up to logprobs+1 elements")."""
+    top = {token_text(a.piece): a.logprob for a in t.top}
+    top.setdefault(token_text(t.piece), t.logprob)
+    return top
+
+
 class CompletionOffsets:
     """Completions' logprobs for one choice, chunk after chunk: `text_offset` counts characters of the
     choice's whole text, so it runs on across streamed chunks."""
@@ -50,6 +57,6 @@ class CompletionOffsets:
         return CompletionLogprobs(
             tokens=[token_text(t.piece) for t in tokens],
             token_logprobs=[t.logprob for t in tokens],
-            top_logprobs=[{token_text(a.piece): a.logprob for a in t.top} for t in tokens],
+            top_logprobs=[_top(t) for t in tokens],
             text_offset=offsets,
         )

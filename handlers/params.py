@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hearth import limits
 from hearth.engine import api
 from hearth.errors import invalid_value
 
@@ -26,7 +27,8 @@ def sampling(req, n_choices: int, logprobs: int | None = None, model: api.ModelI
     base = api.SamplingParams(
         temperature=0.8 if req.temperature is None else req.temperature,
         top_p=0.95 if req.top_p is None else req.top_p,
-        max_tokens=None if max_tokens in (None, -1) else max_tokens,
+        max_tokens=limits.cap_max_tokens(n_choices, None if max_tokens in (None, -1) else max_tokens,
+                                         model.n_ctx if model else None, name),
         stop=tuple(s for s in stop if s),
         presence_penalty=req.presence_penalty or 0.0,
         frequency_penalty=req.frequency_penalty or 0.0,

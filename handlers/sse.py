@@ -18,6 +18,27 @@ def failure_event() -> dict:
     return {"error": {"message": error.message, "type": error.type, "param": None, "code": None}}
 
 
+class TextTemplate:
+    """One SSE event whose only varying part is a text field, as bytes: built once from a chunk the
+    generated models produced (a marker in place of the text), then filled per token by concatenation.
+    Byte for byte what dumping the same models would give (~1 us per token instead of ~9)."""
+
+    MARK = "\x00hearth-text\x00"
+
+    def __init__(self, chunk: dict):
+        head, sep, tail = _json(chunk).partition(_json(self.MARK))
+        if not sep:
+            raise ValueError("the chunk does not hold the marker")
+        self.head, self.tail = b"data: " + head.encode(), tail.encode() + b"\n\n"
+
+    def fill(self, text: str) -> bytes:
+        return self.head + _json(text).encode() + self.tail
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 class EventStream(StreamingResponse):
     """SSE over a chunk generator. The generations are cancelled when the stream ends for any
     reason, the client's disconnect included."""
@@ -31,9 +52,9 @@ class EventStream(StreamingResponse):
         self.generations = generations
 
     @staticmethod
-    async def _encode(chunks: AsyncIterator[dict]) -> AsyncIterator[bytes]:
-        async for chunk in chunks:
-            yield b"data: " + json.dumps(chunk, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    async def _encode(chunks: AsyncIterator[dict | bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:  # bytes: an event already encoded (TextTemplate)
+            yield chunk if type(chunk) is bytes else b"data: " + _json(chunk).encode() + b"\n\n"
         yield b"data: [DONE]\n\n"
 
     async def __call__(self, scope, receive, send):

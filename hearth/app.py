@@ -12,7 +12,7 @@ from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 
-from hearth import errors
+from hearth import auth, errors, limits as request_limits, shutdown
 from hearth.engine import Engine
 from hearth.engine.registry import Registry
 from hearth.validation import OpenAIJSONBodyValidator
@@ -73,7 +73,8 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
-def create_app(models: Registry | Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_origins=("*",),
+def create_app(models: Registry | Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_origins=("*",), api_keys=(),
+               limits: request_limits.Limits | None = None, drain: shutdown.Drain | None = None,
                startup=()) -> AsyncApp:
     """`models`: the registry (or one engine, served alone); `startup`: catalog entries loaded at start."""
     registry = models if isinstance(models, Registry) else Registry.single(models)
@@ -107,6 +108,12 @@ def create_app(models: Registry | Engine, *, max_body_bytes: int = MAX_BODY_BYTE
     )
     app.add_middleware(RequestLogMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, telemetry=telemetry,
                        routes=routes)
+    # outermost first: keys (before anything reads the body), the shutdown drain, then the rest
+    app.add_middleware(auth.ApiKeyMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER, keys=tuple(api_keys))
+    if drain is not None:
+        app.add_middleware(shutdown.DrainMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER, drain=drain)
+    app.add_middleware(request_limits.LimitsMiddleware, position=MiddlewarePosition.BEFORE_ROUTING,
+                       limits=limits or request_limits.Limits())
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, max_bytes=max_body_bytes)
     app.add_middleware(RegistryMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, registry=registry)
     app.add_error_handler(errors.ApiError, errors.handle_api_error)

@@ -1,4 +1,4 @@
-"""`hearth serve` starts the server; `hearth fetch-model` fetches the default model; `hearth conformance` runs the suite;
+"""`hearth serve` starts the server; `hearth fetch-models` fetches the default models; `hearth conformance` runs the suite;
 `hearth ls|ps|load|unload` manage the models of a running server (hearth/client.py)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from hearth import client, models
+from hearth import client, limits, models
 from hearth.engine import api
 
 EngineFactory = Callable[[api.EngineConfig], api.Engine]
@@ -30,6 +30,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--verbose", action="store_true", help="show llama.cpp's and uvicorn's logs")
     serve.add_argument("--log-format", choices=("text", "json"), default="text",
                        help="request log lines (one per request) as text or JSON (default: text)")
+    serve.add_argument("--api-key", action="append", metavar="KEY",
+                       help="require 'Authorization: Bearer KEY' (repeatable; default: $HEARTH_API_KEY, else none)")
+    serve.add_argument("--max-prompt-tokens", type=int, help="prompt tokens per request (default: the context ceiling)")
+    serve.add_argument("--max-request-tokens", type=int, default=limits.DEFAULT_REQUEST_TOKENS,
+                       help="generated tokens per request, n x max_tokens")
+    serve.add_argument("--request-timeout", type=float, default=limits.DEFAULT_TIMEOUT,
+                       help="seconds per request; then it ends with finish_reason 'length' (0: none)")
+    serve.add_argument("--shutdown-timeout", type=float, default=10.0,
+                       help="seconds running requests get to finish on SIGTERM / Ctrl-C")
     serve.add_argument("--models-dir", type=Path, help="models on disk, in LM Studio's layout publisher/model/file.gguf "
                        "(default: ~/.cache/hearth/models; an LM Studio models folder works)")
     serve.add_argument("--ttl", type=float, default=3600, help="idle seconds before a model loaded just in time is "
@@ -38,47 +47,70 @@ def _parser() -> argparse.ArgumentParser:
                        "idle one (default: no limit)")
     serve.add_argument("--strict-models", action="store_true", help="a `model` naming no loaded or on-disk model "
                        "gets 404 model_not_found (default: the chat model loaded most recently serves it)")
-    sub.add_parser("fetch-model", help="fetch the default model into the cache and print its path")
+    sub.add_parser("fetch-model", help="fetch the default chat model into the models dir and print its path")
+    fetch = sub.add_parser("fetch-models", help="fetch the default models (chat, embedding, a second chat model) "
+                           "into the models dir, once, and print their paths")
+    fetch.add_argument("--models-dir", type=Path, help="default: ~/.cache/hearth/models ($HEARTH_MODELS_DIR)")
     sub.add_parser("conformance", help="run the conformance suite (see python -m conformance --help)", add_help=False)
     client.add_commands(sub)  # ls, ps, load, unload: talk to a running server
     return parser
 
 
-def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None) -> None:
-    """Serve until interrupted. `engine_factory` (default: the llama.cpp engines) makes each model's engine
-    from its settings; tests pass their own to hold the model in states on demand."""
+def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None) -> int:
+    """Serve until interrupted; returns the exit status. `engine_factory` (default: the llama.cpp engines)
+    makes each model's engine from its settings; tests pass their own to hold the model in states on demand."""
     import uvicorn
 
+    from hearth import auth, shutdown, startup
     from hearth.app import create_app
     from hearth.engine.catalog import Catalog
     from hearth.engine.registry import LoadDefaults, Registry, default_factory
     from hearth.web import requestlog
-    from hearth.web.banner import BannerServer
+    from hearth.web.banner import banner
 
-    model_path = args.model or models.default_model_path()
-    if not Path(model_path).is_file():
-        sys.exit(f"hearth: no such model file: {model_path}")
-    factory = default_factory  # (type, config) -> engine
+    try:  # every startup fault is one line and exit 1, before anything says "serving"
+        model_path = startup.resolve_model(args.model)
+        startup.check_model(model_path, args.ctx_size, args.parallel)
+        sock = startup.bind(args.host, args.port)
+    except startup.StartupError as exc:
+        print(f"hearth: {exc}", file=sys.stderr)
+        return 1
+    keys = auth.configured_keys(args.api_key)
+    if warning := auth.exposure_warning(args.host, keys):
+        print(warning, file=sys.stderr)
+    factory = default_factory  # (kind, config) -> engine
     if engine_factory is not None:
         factory = lambda kind, config: engine_factory(config)  # noqa: E731
     registry = Registry(
-        Catalog(args.models_dir or models.cache_dir()), factory=factory,
+        Catalog(args.models_dir or models.models_dir()), factory=factory,
         defaults=LoadDefaults(n_ctx=args.ctx_size, n_threads=args.threads, n_parallel=args.parallel,
                               max_queue=args.max_queue, verbose=args.verbose),
         jit_ttl=args.ttl or None, max_loaded=args.max_loaded, strict=args.strict_models,
     )
-    startup = registry.startup(model_path, args.model_id)
-    app = create_app(registry, cors_origins=args.cors_origin or ("*",), startup=startup)
+    at_start = registry.startup(model_path, args.model_id)
+    drain = shutdown.Drain(args.shutdown_timeout)
+    request_limits = limits.Limits(args.max_prompt_tokens, args.max_request_tokens, args.request_timeout or None)
+    app = create_app(registry, cors_origins=args.cors_origin or ("*",), api_keys=keys, limits=request_limits,
+                     drain=drain, startup=at_start)
     requestlog.configure(args.log_format)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host=args.host, port=port, log_level="info" if args.verbose else "warning",
                             access_log=False, timeout_graceful_shutdown=3)
-    name = args.model_id or startup[0][0].key
+    name = args.model_id or at_start[0][0].key
 
     def loaded() -> str:
         state = registry.state_of(name)
         return name if state == "ready" else f"{name} ({state}; a line follows when it is ready)"
 
-    BannerServer(config, loaded).run()
+    def announce() -> None:  # once uvicorn serves the bound socket
+        text = banner(args.host, port, loaded())
+        if keys:
+            text = text.replace("any api key", "API key required (Authorization: Bearer)")
+        print(text, file=sys.stderr, flush=True)
+
+    server = shutdown.Server(config, drain, registry.as_engine(), on_started=announce)
+    server.run(sockets=[sock])
+    return server.exit_code
 
 
 def main(argv: list[str] | None = None, engine_factory: EngineFactory | None = None) -> None:
@@ -91,8 +123,11 @@ def main(argv: list[str] | None = None, engine_factory: EngineFactory | None = N
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
     if args.command == "fetch-model":
         print(models.default_model_path())
+    elif args.command == "fetch-models":
+        for path in models.fetch_all(args.models_dir):
+            print(path)
     elif args.command == "serve":
-        serve(args, engine_factory)
+        sys.exit(serve(args, engine_factory))
     else:
         sys.exit(client.run(args))
 

@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -30,6 +31,8 @@ class RunningServer:
                  load_delay: float | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
+        key = (env or {}).get("HEARTH_API_KEY")
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.log = open(ROOT / f".pytest_cache/server-{self.port}.log", "w") if (ROOT / ".pytest_cache").is_dir() \
             else subprocess.DEVNULL
         launcher = ["-m", "hearth"] if load_delay is None else \
@@ -46,7 +49,7 @@ class RunningServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}")
             try:
-                r = httpx.get(f"{self.url}/models", timeout=2)
+                r = httpx.get(f"{self.url}/models", timeout=2, headers=self.headers)
                 if not ready or r.json()["data"]:
                     return
             except httpx.HTTPError:
@@ -61,6 +64,46 @@ class RunningServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class InProcessServer:
+    """The real app over an engine this process holds, served by uvicorn from a thread on a free loopback
+    port, so that a test can read the engine's counters (`engine.stats()`) beside the HTTP answers."""
+
+    def __init__(self, **config):
+        import uvicorn
+
+        from hearth.app import create_app
+        from hearth.engine import EngineConfig, LoadState, create_engine
+        from hearth.models import default_model_path
+
+        self.engine = create_engine(EngineConfig(model_path=str(default_model_path()), **config))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.server = uvicorn.Server(uvicorn.Config(create_app(self.engine), host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, name="in-process-server", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 180
+        while not (self.server.started and self.engine.state is LoadState.READY):
+            assert self.thread.is_alive() and self.engine.state is not LoadState.FAILED, "in-process server failed"
+            assert time.monotonic() < deadline, "in-process server did not become ready"
+            time.sleep(0.05)
+
+    def stats(self) -> dict:
+        return self.engine.stats()
+
+    def wait_idle(self, timeout: float = 120) -> dict:
+        """The engine's counters once nothing is outstanding (a hang guard, not a timing assertion)."""
+        deadline = time.monotonic() + timeout
+        while (stats := self.engine.stats())["outstanding"] or stats.get("running"):
+            assert time.monotonic() < deadline, f"the engine never went idle: {stats}"
+            time.sleep(0.05)
+        return stats
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""A fake engine for the paths a real model cannot reach on demand: a load in progress, a full queue."""
+"""A fake engine for the one path a real model cannot reach on demand: an engine failure mid-request."""
 from __future__ import annotations
 
 import asyncio

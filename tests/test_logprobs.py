@@ -68,6 +68,15 @@ def test_chat_without_logprobs_has_null_logprobs_and_a_string_fingerprint(client
     assert all(c.choices[0].logprobs is None for c in chunks)
 
 
+def test_completions_top_logprobs_always_hold_the_chosen_token(client):
+    lp = client.completions.create(model="m", prompt="Once upon a time", max_tokens=8, temperature=1.5, seed=4,
+                                   logprobs=0).choices[0].logprobs
+    assert all(top == {tok: v} for tok, v, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs))
+    lp = client.completions.create(model="m", prompt="Once upon a time", max_tokens=8, temperature=1.5, seed=4,
+                                   logprobs=1).choices[0].logprobs
+    assert all(top[tok] == v and len(top) in (1, 2) for tok, v, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs))
+
+
 def test_top_logprobs_zero_gives_the_chosen_tokens_only(client):
     r = client.chat.completions.create(model="m", messages=UNICODE, max_tokens=6, temperature=0,
                                        logprobs=True, top_logprobs=0)

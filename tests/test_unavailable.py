@@ -1,5 +1,6 @@
-"""States a real model cannot be held in on demand (loading, a full queue, an engine failure),
-through the real app over a fake engine."""
+"""States the real model is brought into on purpose (no model loaded), and the one a real model cannot
+reach on demand (an engine failure), which a fake engine stands in for. Loading: tests/test_loading.py;
+overload: tests/test_concurrency.py (both over the real model)."""
 import json
 
 import httpx
@@ -7,7 +8,6 @@ import pytest
 
 from fake_engine import FakeEngine
 from hearth.app import create_app
-from hearth.engine import api
 
 pytestmark = pytest.mark.anyio
 CHAT = {"model": "any", "messages": [{"role": "user", "content": "hi"}]}
@@ -19,32 +19,23 @@ async def post(engine, path, body):
         return await client.post(path, json=body)
 
 
+@pytest.fixture(scope="module")
+def unloaded_engine():
+    """The real engine after its model was loaded and then freed: no model is loaded."""
+    from engine.util import make_engine
+
+    engine = make_engine(n_ctx=512, n_parallel=1)
+    engine.close()
+    return engine
+
+
 @pytest.mark.parametrize("path,body", [("/chat/completions", CHAT), ("/completions", {"model": "m", "prompt": "a"}),
                                        ("/embeddings", {"model": "m", "input": "a"})])
-async def test_loading_is_503_with_retry_after(path, body):
-    r = await post(FakeEngine(state=api.LoadState.LOADING), path, body)
-    assert r.status_code == 503
-    assert int(r.headers["retry-after"]) >= 1
-    assert r.json()["error"] == {"message": "The model is still loading.", "type": "server_error", "param": None,
-                                 "code": "model_loading"}
-
-
-async def test_full_queue_is_503_server_overloaded():
-    r = await post(FakeEngine(overloaded=True), "/chat/completions", {**CHAT, "stream": True})
-    assert r.status_code == 503 and r.headers["retry-after"] == "1"
-    assert r.json()["error"]["code"] == "server_overloaded"
-
-
-async def test_no_model_is_404_model_not_found():
-    r = await post(FakeEngine(state=api.LoadState.EMPTY), "/chat/completions", CHAT)
-    assert r.status_code == 404
-    assert r.json()["error"]["code"] == "model_not_found"
-
-
-async def test_models_list_is_empty_while_loading():
-    transport = httpx.ASGITransport(app=create_app(FakeEngine(state=api.LoadState.LOADING)))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test/v1") as client:
-        assert (await client.get("/models")).json() == {"object": "list", "data": []}
+async def test_no_model_loaded_is_404_model_not_found(unloaded_engine, path, body):
+    r = await post(unloaded_engine, path, body)
+    assert r.status_code == 404, r.text
+    error = r.json()["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "model_not_found"), error
 
 
 @pytest.mark.parametrize("n", [1, 2])

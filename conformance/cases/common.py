@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conformance.checks import conforms, expect
+from conformance.checks import conforms, expect, shape_problems
 from conformance.sse import Stream
 from conformance.target import Target
 
@@ -51,11 +51,10 @@ def wire_stream(t: Target, route: str, response: Any, stream: Stream) -> None:
     expect(stream.chunks, "no chunks before the end of the stream")
     expect(stream.done, "the stream ended without `data: [DONE]`")
     expect(stream.after_done == 0, f"{stream.after_done} event(s) after `data: [DONE]`")
-    seen: set[str] = set()
     for i, chunk in enumerate(stream.chunks):  # each distinct violation once, at the first chunk showing it
-        for problem in t.spec.validate("POST", route, 200, chunk, "text/event-stream"):
-            if problem not in seen:
-                seen.add(problem)
-                t.schema_problems.append(f"chunk {i}: {problem}")
+        before = len(t.schema_problems)
+        shape_problems(t, "POST", route, 200, chunk, "text/event-stream", where=f"chunk {i}: ")
+        if len(t.schema_problems) > before:
+            break
     ids = {c.get("id") for c in stream.chunks if isinstance(c, dict)}
     expect(len(ids) == 1, f"chunks carry {len(ids)} different ids, expected one")

@@ -10,7 +10,8 @@ import json
 import time
 from typing import Any
 
-from conformance.runner import Failed, Skipped, case
+from conformance.checks import shape_problems
+from conformance.runner import Failed, case
 from conformance.target import TIMEOUT, Target
 
 MAX_TOKENS = 4
@@ -57,10 +58,13 @@ def _operations(t: Target) -> dict[tuple[str, str], Any]:
 
 
 def _examples(t: Target, op: Any) -> list[dict]:
-    """The request schema's documented `example`, and a streamed copy where the route streams."""
+    """Valid requests that must succeed: the request schema's documented `example` (and a streamed copy
+    where the route streams); a bodiless route plainly; a model route with the id the server lists."""
+    if "{model_id}" in op.path:
+        return [{"path_parameters": {"model_id": t.model}}]
     body = (op.definition.raw.get("requestBody") or {}).get("content", {}).get("application/json", {}).get("schema")
     if not body:
-        return []
+        return [{}]
     example = t.spec.deref(body).get("example")
     if not isinstance(example, dict):
         return []
@@ -70,7 +74,7 @@ def _examples(t: Target, op: Any) -> list[dict]:
     out = [example]
     if "stream" in t.spec.deref(body).get("properties", {}):
         out.append({**example, "stream": True, "stream_options": {"include_usage": True}})
-    return out
+    return [{"body": b, "media_type": "application/json"} for b in out]
 
 
 def _base_url(t: Target) -> str:
@@ -111,13 +115,13 @@ def fuzz(t: Target, method: str, route: str) -> None:
     spec_path = t.spec.spec_path(route.replace("{model_id}", "x"))
     op = _operations(t).get((method, spec_path))
     if op is None:
-        raise Skipped(f"{method} {route} is not in the OpenAPI document")
+        raise Failed(f"{method} {route} is not in the contract {t.spec.path.name}: nothing to fuzz")
     checks = [oas.status_code_conformance, oas.content_type_conformance, oas.response_schema_conformance, oas.negative_data_rejection]
     base_url = _base_url(t)
     headers = {"Authorization": f"Bearer {t.api_key}"}
     failures: dict[str, str] = {}  # kind of failure -> first example of it
     reproduce: list[str] = []
-    counted = {"calls": 0}
+    counted = {"calls": 0, "positive": 0, "accepted": 0}
 
     def fail(kind: str, case: Any, response: Any, reason: str) -> None:
         if kind not in failures:
@@ -135,6 +139,18 @@ def fuzz(t: Target, method: str, route: str) -> None:
         if problem:
             fail(f"HTTP {response.status_code}", case, response, f"{mode}: {problem}")
             return
+        ok = 200 <= response.status_code < 300
+        if mode == "example" and not ok:  # a valid, documented request must succeed
+            fail("example rejected", case, response, f"example: a valid request answered {response.status_code}: {response.text[:160]!r}")
+        if mode == GenerationMode.POSITIVE.value:
+            counted["positive"] += 1
+            counted["accepted"] += ok
+        media = response.headers.get("content-type") or [""]  # schemathesis keeps every header as a list
+        if (media[0] if isinstance(media, list) else media).startswith("application/json"):
+            try:
+                shape_problems(t, method, route, response.status_code, response.json(), "application/json")
+            except ValueError:
+                pass  # not JSON: the content-type check below reports it
         try:
             case.validate_response(response, checks=checks, headers=headers)
         except BaseException as exc:  # schemathesis raises a FailureGroup of the checks that failed
@@ -147,8 +163,8 @@ def fuzz(t: Target, method: str, route: str) -> None:
             message = message[:200]
             fail(title, case, response, f"{mode}: {title}: {message}")
 
-    for body in _examples(t, op):  # the documented example, plain and streamed: the happy path first
-        check(op.Case(body=body, media_type="application/json"), "example")
+    for example in _examples(t, op):  # the documented example, plain and streamed: the happy path first
+        check(op.Case(**example), "example")
 
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
         deadline = time.monotonic() + SETTINGS["budget"]
@@ -172,11 +188,13 @@ def fuzz(t: Target, method: str, route: str) -> None:
         raise Failed(head + " | ".join(k[:360] for k in kinds), "\n\n".join(reproduce))
     if counted["calls"] == 0:
         raise Failed("no request was generated")
+    if counted["positive"] and not counted["accepted"] and "{model_id}" not in route:  # random ids are rightly 404
+        raise Failed(f"none of {counted['positive']} valid generated requests succeeded")
     t.notes.setdefault("fuzz.calls", {})[f"{method} {route}"] = counted["calls"]
 
 
 def _register(name: str, method: str, route: str) -> None:
-    case(name, f"{method} {route}", "fuzzing")(lambda t: fuzz(t, method, route))
+    case(name, f"{method} {route}", "fuzzing", "hearth")(lambda t: fuzz(t, method, route))
 
 
 for _name, (_method, _route) in ROUTES.items():

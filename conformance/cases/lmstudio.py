@@ -1,9 +1,9 @@
 """LM Studio's REST model routes (GET /api/v1/models, POST /api/v1/models/load and /unload): their shapes,
-their errors, and /v1/models following a load and an unload at once. Skipped on a server without them."""
+their errors, and /v1/models following a load and an unload at once. A server without them fails."""
 from __future__ import annotations
 
 from conformance.checks import expect
-from conformance.runner import Failed, Skipped, case
+from conformance.runner import Failed, case
 from conformance.spec import Spec
 from conformance.target import Target, body_of
 
@@ -37,7 +37,7 @@ def _ok(t: Target, response, method: str, route: str) -> dict:
 def _models(t: Target) -> list[dict]:
     response = t.http.get(_url(t, LIST))
     if response.status_code == 404:
-        raise Skipped("the server has no LM Studio REST API (GET /api/v1/models is 404)")
+        raise Failed("the server has no LM Studio REST API (GET /api/v1/models is 404)")
     return _ok(t, response, "GET", LIST)["models"]
 
 
@@ -45,7 +45,7 @@ def _loaded_ids(t: Target) -> list[str]:
     return [m["id"] for m in t.http.get("/models").json()["data"]]
 
 
-@case("lmstudio.list", "GET /api/v1/models", "model management")
+@case("lmstudio.list", "GET /api/v1/models", "model management", "reference")
 def list_models(t: Target) -> None:
     models = _models(t)
     expect(models, "models is empty: no model on disk is listed")
@@ -59,11 +59,11 @@ def list_models(t: Target) -> None:
     expect(sorted(instances) == sorted(loaded), f"loaded_instances {instances} differ from GET /v1/models {loaded}")
 
 
-@case("lmstudio.load_unload", "POST /api/v1/models/load", "model management")
+@case("lmstudio.load_unload", "POST /api/v1/models/load", "model management", "reference")
 def load_then_unload(t: Target) -> None:
     llm = next((m for m in _models(t) if m["type"] == "llm"), None)
     if llm is None:
-        raise Skipped("no chat model on disk to load")
+        raise Failed("no chat model on disk to load: the catalog lists none")
     loaded = _ok(t, t.http.post(_url(t, LOAD), json={"model": llm["key"]}, timeout=300), "POST", LOAD)
     instance = loaded["instance_id"]
     try:
@@ -76,7 +76,7 @@ def load_then_unload(t: Target) -> None:
     expect(instance not in _loaded_ids(t), f"GET /v1/models still lists {instance!r} after its unload")
 
 
-@case("lmstudio.errors", "POST /api/v1/models/load", "errors")
+@case("lmstudio.errors", "POST /api/v1/models/load", "errors", "reference")
 def errors(t: Target) -> None:
     _models(t)
     checks = (

@@ -34,7 +34,7 @@ def chat_entries(t: Target, route_body: dict) -> list[dict]:
     return lp["content"]
 
 
-@case("logprobs.chat.plain", RC, "logprobs")
+@case("logprobs.chat.plain", RC, "logprobs", "openai")
 def chat_plain(t: Target) -> None:
     entries = chat_entries(t, dict(model=t.model, messages=LONG, **CHAT_LP))
     body = t.notes["logprobs.chat.body"]
@@ -49,7 +49,7 @@ def chat_plain(t: Target) -> None:
     expect(spelled(entries) == content, f"the tokens' bytes spell {spelled(entries)!r}, the content is {content!r}")
 
 
-@case("logprobs.chat.top", RC, "logprobs")
+@case("logprobs.chat.top", RC, "logprobs", "openai")
 def chat_top(t: Target) -> None:
     """top_logprobs: as many as asked, most likely first, and at temperature 0 the chosen token leads."""
     entries = chat_entries(t, dict(model=t.model, messages=LONG, **CHAT_LP))
@@ -63,7 +63,7 @@ def chat_top(t: Target) -> None:
                f"{top[0]['token']!r} ({top[0]['logprob']})")
 
 
-@case("logprobs.chat.stream", RC, "logprobs")
+@case("logprobs.chat.stream", RC, "logprobs", "openai")
 def chat_stream(t: Target) -> None:
     """Streamed: each chunk's tokens spell that chunk's content, and all of them the plain answer's."""
     plain = chat_entries(t, dict(model=t.model, messages=LONG, **CHAT_LP))
@@ -83,7 +83,7 @@ def chat_stream(t: Target) -> None:
            "the streamed tokens differ from the plain answer's (temperature 0)")
 
 
-@case("logprobs.chat.off", RC, "logprobs")
+@case("logprobs.chat.off", RC, "logprobs", "openai")
 def chat_off(t: Target) -> None:
     body, _ = sdk_create(t, t.sdk.chat.completions, "POST", CHAT, model=t.model, messages=LONG, max_tokens=2)
     lp = body["choices"][0].get("logprobs", "absent")
@@ -92,7 +92,7 @@ def chat_off(t: Target) -> None:
     expect(fp == "absent" or isinstance(fp, str), f"system_fingerprint {fp!r}: OpenAI's schema says string (omit it or fill it)")
 
 
-@case("logprobs.completions", RT, "logprobs")
+@case("logprobs.completions", RT, "logprobs", "openai")
 def completions(t: Target) -> None:
     body, _ = sdk_create(t, t.sdk.completions, "POST", COMPLETIONS, model=t.model, prompt="Il était une fois, à 日本,",
                          max_tokens=N, temperature=0, logprobs=2)
@@ -113,7 +113,7 @@ def completions(t: Target) -> None:
         expect(abs(max(top.values()) - v) < 1e-4, f"temperature 0 chose {tok!r} ({v}) but {top} has a likelier token")
 
 
-@case("logit_bias.force_and_ban", RT, "logit_bias")
+@case("logit_bias.force_and_ban", RT, "logit_bias", "openai")
 def force_and_ban(t: Target) -> None:
     base = dict(model=t.model, prompt="The capital of France is", max_tokens=3, temperature=0, logprobs=0)
     body, _ = sdk_create(t, t.sdk.completions, "POST", COMPLETIONS, logit_bias={"1000": 100}, **base)
@@ -125,13 +125,13 @@ def force_and_ban(t: Target) -> None:
     expect(len(set(other)) == 1, f"+100 on token 1001 gave tokens {other}, expected one token thrice")
 
 
-@case("logit_bias.out_of_vocabulary", RC, "logit_bias")
+@case("logit_bias.out_of_vocabulary", RC, "logit_bias", "hearth")
 def out_of_vocabulary(t: Target) -> None:
     response = t.post(CHAT, t.chat_body(max_tokens=2, logit_bias={"999999999": 5}))
     error(t, response, "POST", CHAT, 422, code="invalid_value", param="logit_bias")
 
 
-@case("logprobs.top_logprobs_range", RC, "logprobs")
+@case("logprobs.top_logprobs_range", RC, "logprobs", "hearth")
 def top_logprobs_range(t: Target) -> None:
     response = t.post(CHAT, t.chat_body(max_tokens=2, logprobs=True, top_logprobs=21))
     error(t, response, "POST", CHAT, 422, code="invalid_value", param="top_logprobs")

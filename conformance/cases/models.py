@@ -8,7 +8,7 @@ from conformance.runner import case
 from conformance.target import Target
 
 
-@case("models.list", "GET /models", "list")
+@case("models.list", "GET /models", "list", "openai")
 def list_models(t: Target) -> None:
     body = ok_json(t, t.http.get("/models"), "GET", "/models")
     expect(body.get("object") == "list", f"object {body.get('object')!r}, expected 'list'")
@@ -20,7 +20,7 @@ def list_models(t: Target) -> None:
     expect(ids == [m["id"] for m in body["data"]], f"SDK saw ids {ids}, raw body has {[m['id'] for m in body['data']]}")
 
 
-@case("models.retrieve", "GET /models/{model_id}", "retrieve")
+@case("models.retrieve", "GET /models/{model_id}", "retrieve", "reference")
 def retrieve(t: Target) -> None:
     listed = t.http.get("/models").json()["data"][0]["id"]
     body = ok_json(t, t.http.get(f"/models/{listed}"), "GET", "/models/{model_id}")
@@ -30,7 +30,7 @@ def retrieve(t: Target) -> None:
     expect(model.id == listed, f"SDK retrieve gave {model.id!r}")
 
 
-@case("models.retrieve_unknown", "GET /models/{model_id}", "errors")
+@case("models.retrieve_unknown", "GET /models/{model_id}", "errors", "openai")
 def retrieve_unknown(t: Target) -> None:
     route = "/models/no-such-model-conformance"
     error(t, t.http.get(route), "GET", "/models/{model_id}", 404, code="model_not_found")

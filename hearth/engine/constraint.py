@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import threading
 import warnings
+import weakref
 
 import numpy as np
 from llguidance import LLMatcher, LLTokenizer
 
-from hearth.engine.grammar import GrammarError, _detail, limits
+from hearth.engine.grammar import GrammarError, _detail, limits, run
 
 # mask byte -> the 8 logit offsets it stands for (0 allowed, -inf forbidden), bit i = token 8k+i
 _BYTE_BIAS = np.array([[0.0 if (b >> i) & 1 else -np.inf for i in range(8)] for b in range(256)], dtype=np.float32)
@@ -58,6 +59,46 @@ class Grammars:
         return c
 
 
+_per_model: "weakref.WeakKeyDictionary[object, Grammars]" = weakref.WeakKeyDictionary()
+_per_model_lock = threading.Lock()
+
+
+def grammars_for(vocab) -> Grammars:
+    """The Grammars of a loaded model (`vocab`: hearth.engine.model.Model), made once; dies with it."""
+    with _per_model_lock:
+        g = _per_model.get(vocab)
+        if g is None:
+            eog = [t for t in range(vocab.n_vocab) if vocab.is_eog(t)]
+            g = _per_model[vocab] = Grammars(vocab.vocab, vocab.n_vocab, eog)
+        return g
+
+
+class GrammarSpec:
+    """What a request constrains (grammar text from `grammar.py`, already validated), compiled per
+    sequence against the model's vocabulary by the engine (`compile`)."""
+
+    def __init__(self, lark: str, param: str):
+        self.lark, self.param = lark, param
+        self._fresh: tuple[object, Constraint] | None = None  # (vocab, an unused Constraint) to copy
+
+    async def compile(self, vocab) -> "Constraint":
+        """A Constraint in the start state, compiled on a deep-stack thread off the event loop (n choices
+        compile the grammar once, then copy it). What cannot be enforced raises InvalidRequest (400)."""
+        return await run(self._compile, vocab)
+
+    def _compile(self, vocab) -> "Constraint":
+        from hearth.engine.api import InvalidRequest
+
+        if self._fresh is not None and self._fresh[0] is vocab:
+            return self._fresh[1].copy()
+        try:
+            c = grammars_for(vocab).compile(self.lark, self.param)
+        except GrammarError as e:
+            raise InvalidRequest(e.message, param=e.param, status=400) from None
+        self._fresh = (vocab, c.copy())
+        return c
+
+
 def _first_line(error: str) -> str:
     return _detail(error) if error else ""
 
@@ -89,7 +130,7 @@ class Constraint:
         return 0 <= token < self._n and bool((int(words[token >> 5]) >> (token & 31)) & 1)
 
     def mask(self, logits: np.ndarray) -> None:
-        """Forbidden tokens' logits -> -inf, in place (`logits`: float32, at least n_vocab long)."""
+        """Forbidden tokens' logits -> -inf, in place (`logits`: float32, n_vocab long, may be a strided view)."""
         words = self._compute()
         bias = _BYTE_BIAS[words.view(np.uint8)].reshape(-1)
         logits[: self._n] += bias[: self._n]

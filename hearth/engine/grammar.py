@@ -103,7 +103,35 @@ def _resolve(root: Any, ref: Any, param: str) -> Any:
     return node
 
 
+def _close_objects(node: Any, in_all_of: bool = False) -> Any:
+    """A copy where every object schema with `properties` that says nothing about other keys forbids
+    them (`additionalProperties: false`), as xgrammar's strict mode does. Every output still validates
+    against the schema as sent; a small model just cannot wander off into invented keys until
+    max_tokens (measured: instructor's schemas, which leave additionalProperties out, ran to the limit).
+    Not inside a multi-branch allOf, whose branches each list only part of the properties."""
+    if isinstance(node, list):
+        return [_close_objects(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for k, v in node.items():
+        if k == "allOf" and isinstance(v, list):
+            out[k] = [_close_objects(x, in_all_of=len(v) > 1) for x in v]
+        elif k in ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas") and isinstance(v, dict):
+            out[k] = {name: _close_objects(sub) for name, sub in v.items()}
+        elif k in ("const", "enum", "default", "examples", "x-guidance"):
+            out[k] = v
+        else:
+            out[k] = _close_objects(v)
+    if ("properties" in out and not in_all_of and not any(
+            k in out for k in ("additionalProperties", "patternProperties", "unevaluatedProperties", "allOf",
+                               "anyOf", "oneOf", "$ref"))):
+        out["additionalProperties"] = False
+    return out
+
+
 def _with_options(schema: Any) -> Any:
+    schema = _close_objects(schema)
     if isinstance(schema, bool):
         return {"x-guidance": JSON_OPTIONS} if schema else schema
     return {**schema, "x-guidance": {**JSON_OPTIONS, **schema.get("x-guidance", {})}} if isinstance(schema, dict) else schema
@@ -146,16 +174,19 @@ def _lit(text: str) -> str:
 
 
 def tool_calls(tools: Sequence[dict], choice: str | dict = "auto", parallel: bool = True,
-               content_schema: Any = None) -> str:
+               content_schema: Any = None, allowed: set[str] | None = None) -> str:
     """Tool calls in `tool_format`'s shape. `tools` are OpenAI's {"type":"function","function":{...}}.
 
     choice "required": one or more calls (one with parallel=False) and nothing else; a {"type":"function",
-    "function":{"name":...}} choice: the same, to that function only; "auto": free text (or, with
-    `content_schema`, JSON that validates) OR calls, the choice made at the call marker.
+    "function":{"name":...}} choice: exactly one call, to that function; "auto": free text (or, with
+    `content_schema`, JSON that validates) OR calls, the choice made at the call marker. `allowed`
+    restricts the callable functions to those names (every tool's schema is still checked).
     """
     if len(tools) > MAX_TOOLS:
         raise GrammarError(f"tools: at most {MAX_TOOLS} tools are supported.", "tools")
     named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    if named is not None:  # forcing one function means one call to it, as OpenAI answers it (and small
+        allowed, parallel = {named}, False  # models otherwise repeat the same call until max_tokens)
     rules, alts = [], []
     for i, tool in enumerate(tools):
         fn = tool.get("function") or {}
@@ -165,7 +196,7 @@ def tool_calls(tools: Sequence[dict], choice: str | dict = "auto", parallel: boo
         if params is None:  # OpenAI: omitted parameters means a function without arguments
             params = {"type": "object", "properties": {}, "additionalProperties": False}
         json_schema(params, param)  # attributes a schema error to its tool
-        if named is not None and name != named:
+        if allowed is not None and name not in allowed:
             continue
         head = tool_format.call_head(name)
         rules.append(f"fn_{i}: {_lit(head)} %json {json.dumps(_with_options(params), ensure_ascii=False)}")

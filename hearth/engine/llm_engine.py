@@ -56,6 +56,7 @@ class LlamaEngine:
         self.config = config
         self.state = LoadState.EMPTY
         self.model: ModelInfo | None = None
+        self.load_error: str | None = None
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._outstanding = 0  # submitted and not finished: running + waiting
@@ -119,8 +120,9 @@ class LlamaEngine:
     def _main(self) -> None:
         try:
             self._load()
-        except Exception:
-            log.exception("hearth: loading the model failed")
+        except Exception as exc:
+            self.load_error = str(exc)  # `hearth serve` prints it as one line; the traceback is for --verbose
+            log.debug("hearth: loading the model failed", exc_info=True)
             self.state = LoadState.FAILED
             return
         self.state = LoadState.READY

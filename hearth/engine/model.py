@@ -13,6 +13,7 @@ import jinja2.ext
 import llama_cpp as L
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from hearth.engine import gguf_check
 from hearth.engine.api import ChatMessage
 
 _backend_ready = False
@@ -41,11 +42,13 @@ def init_backend(verbose: bool) -> None:
 
 class Model:
     def __init__(self, path: str, verbose: bool = False):
+        gguf_check.check(path)  # a clear error for a bad file, before llama.cpp sees it
         init_backend(verbose)
         params = L.llama_model_default_params()
         self.ptr = L.llama_model_load_from_file(os.fsencode(path), params)
         if not self.ptr:
-            raise RuntimeError(f"llama.cpp could not load {path}")
+            raise RuntimeError(f"llama.cpp could not load {path} (an architecture it does not know, or tensors it "
+                               "cannot read; --verbose shows llama.cpp's own reason)")
         self.vocab = L.llama_model_get_vocab(self.ptr)
         self.n_vocab = L.llama_vocab_n_tokens(self.vocab)
         self.n_embd = L.llama_model_n_embd(self.ptr)

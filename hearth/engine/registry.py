@@ -152,7 +152,7 @@ EngineFactory = Callable[[str, EngineConfig], Engine]  # (type, config) -> an en
 def default_factory(kind: str, config: EngineConfig) -> Engine:
     from hearth.engine import create_engine
 
-    return create_engine(config)
+    return create_engine(config, kind)
 
 
 class Registry:

@@ -9,9 +9,9 @@ One format for calls, whatever the model: the Hermes/Qwen convention many open m
 (one block per call, a newline between blocks). The grammar (`grammar.tool_calls`) makes the model
 write exactly this, and the parser (`tool_parser`) reads it back into OpenAI's `tool_calls`.
 
-The prompt: a model whose own Jinja chat template takes `tools` gets them through its template (with
-assistant `tool_calls` and `tool` messages as the template expects them). Any other template, such as
-SmolLM2's, gets the generic rendering below, made of plain system/user/assistant messages:
+The prompt: the generic rendering below, made of plain system/user/assistant messages, which every
+chat template can render (SmolLM2's has no tool support). `template_messages`/`template_takes_tools`
+are for templates that take `tools` themselves; they are not wired in yet.
 - the tools are described in a system section (appended to the first system message, or a new one);
 - an assistant message's `tool_calls` become the blocks above, after its text;
 - `tool` results become a user message of `<tool_response>` blocks (consecutive results share one).

@@ -98,12 +98,12 @@ class ToolCallParser:
                 return out
 
     def finish(self) -> list:
-        """The end of the answer: whatever is held back. An unfinished call keeps what it streamed."""
+        """The end of the answer: whatever is held back. A call cut short keeps what it streamed; one cut
+        before its name was complete is dropped (the marker was never content: the grammar made it a call)."""
         out: list = []
         if self._state == "text" and (self._buf.strip() or not self.calls):
             self._emit_content(self._buf, out)  # (whitespace after the last call is dropped)
-        elif self._state == "head":  # a marker without a well-formed call: it was content after all
-            self._emit_content(tool_format.CALL_OPEN + self._buf, out)
+        # state "head": a call cut short before its name was complete (max_tokens): no call, no content
         self._buf = ""
         return out
 
@@ -174,3 +174,31 @@ class ToolCallParser:
             self._state = "text"
         elif len(self._buf) > 64:  # not the expected close: leave the rest as content
             self._state = "text"
+
+
+class ToolCallSplitter:
+    """The engine's tool-call parser (api.ToolCallParser): content text and api.ToolCallDelta fragments.
+    A call's first fragment has its id and name and empty arguments; later ones carry arguments."""
+
+    def __init__(self):
+        self._p = ToolCallParser()
+
+    def feed(self, text: str):
+        return _split(self._p.feed(text))
+
+    def finish(self):
+        return _split(self._p.finish())
+
+
+def _split(events: list):
+    from hearth.engine.api import ToolCallDelta
+
+    text, calls = [], []
+    for e in events:
+        if isinstance(e, Content):
+            text.append(e.text)
+        elif isinstance(e, CallStart):
+            calls.append(ToolCallDelta(e.index, e.id, e.name, ""))
+        else:
+            calls.append(ToolCallDelta(e.index, None, None, e.text))
+    return "".join(text), calls

@@ -170,3 +170,21 @@ def test_tool_format_round_trip():
     p.finish()
     assert [c.name for c in p.calls] == ["get_weather", "now"]
     assert out[3]["content"].count("<tool_response>") == 2
+
+
+def test_objects_that_do_not_say_get_no_invented_keys(grammars, model):
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "object", "properties": {
+        "c": {"type": "string"}}}}, "required": ["a"]}
+    c = grammars.compile(G.json_schema(schema), "response_format")
+    for tok in model.tokenize('{"a": 1, "b": {"c": "x"}}', add_special=False):
+        assert c.allows(tok)
+        c.accept(tok)
+    assert c.accepting
+    for text in ('{"a": 1, "zz"', '{"a": 1, "b": {"c": "x", "d"'):
+        c = grammars.compile(G.json_schema(schema), "response_format")
+        toks = model.tokenize(text, add_special=False)
+        assert not all(c.allows(t) and c.accept(t) for t in toks)
+    # said explicitly, or a free-form object: extra keys stay allowed
+    for open_schema in ({**schema, "additionalProperties": True}, {"type": "object"}):
+        c = grammars.compile(G.json_schema(open_schema), "response_format")
+        assert all(c.allows(t) and c.accept(t) for t in model.tokenize('{"a": 1, "zz": 2', add_special=False))

@@ -37,6 +37,7 @@ def summary(events):
     ("Let me check.\n" + CALL_B, "Let me check.\n", ["now"]),
     ("No tools needed: 2 < 3 and <tool> is not a call.", "No tools needed: 2 < 3 and <tool> is not a call.", []),
     ("<tool_call> not json at all", "<tool_call> not json at all", []),
+    ("Hi " + CALL_B[:18], "Hi ", []),  # cut by max_tokens before the name: no call, no marker in the content
 ])
 def test_every_split_gives_the_same_answer(text, content, names):
     rng = random.Random(7)

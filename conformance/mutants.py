@@ -1,0 +1,395 @@
+"""The mutant table: each entry breaks exactly one behaviour the suite claims to check.
+
+A mutant is applied by conformance/proxy.py in front of a real server. `catches` lists the cases that
+must fail against it: `tests/conformance/test_mutants.py` runs each mutant against those cases in CI;
+`python -m conformance.mutation --base-url URL` runs the full mutant x case matrix and writes the score.
+
+Adding a mutant for a new case (logprobs, tools, structured output, model routes...) is one entry:
+
+    Mutant("logprobs_dropped", "choices[].logprobs is null even when asked for",
+           catches=("chat.logprobs",), on_response=edit_body("/chat/completions", _null_logprobs)),
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+Json = Any
+
+
+@dataclass
+class Exchange:
+    """One request as the proxy saw it; a request hook may edit `body` and `headers`."""
+
+    method: str
+    path: str  # upstream path, e.g. /v1/chat/completions
+    headers: dict[str, str]
+    body: Json
+    original: Json = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.original = copy.deepcopy(self.body)
+
+    @property
+    def body_changed(self) -> bool:
+        return json.dumps(self.body, sort_keys=True) != json.dumps(self.original, sort_keys=True)
+
+    def on(self, route: str, method: str = "POST") -> bool:
+        """This request is METHOD route (after the base URL's /v1); a route may end in a regex, e.g. /models/.+"""
+        return self.method == method and is_route(self.path, route)
+
+
+def is_route(path: str, route: str) -> bool:
+    return re.fullmatch(r"(/v\d+)?" + route, path) is not None
+
+
+RequestHook = Callable[[Exchange], "tuple[int, Json] | None"]  # a (status, body) answers without the upstream
+ResponseHook = Callable[[Exchange, int, dict, Json], "tuple[int, dict, Json]"]
+EventHook = Callable[[Exchange, int, Json], list]  # one upstream SSE event -> the events to send ("[DONE]" is a str)
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    breaks: str  # the one behaviour it breaks, for the table
+    catches: tuple[str, ...] = ()  # the cases that must fail against it
+    on_request: RequestHook | None = None
+    on_response: ResponseHook | None = None
+    on_event: EventHook | None = None
+    cut_after: int | None = None  # end the stream after this many upstream events
+    needs: str = "ready"  # "loading": only observable while the upstream is still loading its model
+
+
+# -- hook builders ----------------------------------------------------------------------------------
+def drop(route: str, *fields: str) -> RequestHook:
+    """The server ignores these request fields."""
+    def hook(ex: Exchange):
+        if ex.on(route) and isinstance(ex.body, dict):
+            for name in fields:
+                ex.body.pop(name, None)
+    return hook
+
+
+def set_fields(route: str, **values: Any) -> RequestHook:
+    def hook(ex: Exchange):
+        if ex.on(route) and isinstance(ex.body, dict):
+            ex.body.update(values)
+    return hook
+
+
+def edit_request(route: str, edit: Callable[[dict], None]) -> RequestHook:
+    def hook(ex: Exchange):
+        if ex.on(route) and isinstance(ex.body, dict):
+            edit(ex.body)
+    return hook
+
+
+def answer(route: str, status: int, body: Json, method: str = "POST", when: Callable[[Exchange], bool] = lambda ex: True) -> RequestHook:
+    """The server answers this route by itself (e.g. a route that is gone)."""
+    def hook(ex: Exchange):
+        if ex.on(route, method) and when(ex):
+            return status, body
+    return hook
+
+
+def edit_body(route: str, edit: Callable[[Json], None], status: int = 200, method: str = "POST") -> ResponseHook:
+    """Edit a JSON response body of this route and status in place."""
+    def hook(ex: Exchange, code: int, headers: dict, body: Json):
+        if ex.on(route, method) and code == status and isinstance(body, dict):
+            edit(body)
+        return code, headers, body
+    return hook
+
+
+def restatus(old: int, new: int) -> ResponseHook:
+    """Rewrite one status to another (the body is kept)."""
+    def hook(ex: Exchange, code: int, headers: dict, body: Json):
+        if code == old:
+            code = new
+        return code, headers, body
+    return hook
+
+
+def edit_error(edit: Callable[[dict], None]) -> ResponseHook:
+    def hook(ex: Exchange, code: int, headers: dict, body: Json):
+        if code >= 400 and isinstance(body, dict) and isinstance(body.get("error"), dict):
+            edit(body["error"])
+        return code, headers, body
+    return hook
+
+
+def edit_headers(edit: Callable[[int, dict], None]) -> ResponseHook:
+    def hook(ex: Exchange, code: int, headers: dict, body: Json):
+        edit(code, headers)
+        return code, headers, body
+    return hook
+
+
+def edit_chunks(route: str, edit: Callable[[int, dict], None]) -> EventHook:
+    """Edit every JSON chunk of this route's streams (index counts upstream events from 0)."""
+    def hook(ex: Exchange, index: int, event: Json):
+        if is_route(ex.path, route) and isinstance(event, dict):
+            edit(index, event)
+        return [event]
+    return hook
+
+
+def both(*hooks: RequestHook) -> RequestHook:
+    def hook(ex: Exchange):
+        for h in hooks:
+            h(ex)
+    return hook
+
+
+# -- edits ------------------------------------------------------------------------------------------
+def _choices(body: dict) -> list:
+    return body.get("choices") or []
+
+
+def _no_cors(code: int, headers: dict, only_errors: bool = False) -> None:
+    if only_errors and code < 400:
+        return
+    for key in [k for k in headers if k.lower().startswith("access-control-")]:
+        del headers[key]
+
+
+def _strip_system(body: dict) -> None:
+    body["messages"] = [m for m in body.get("messages", []) if not (isinstance(m, dict) and m.get("role") in ("system", "developer"))]
+
+
+def _last_user_only(body: dict) -> None:
+    users = [m for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "user"]
+    if users:
+        body["messages"] = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") in ("system", "developer")] + users[-1:]
+
+
+def _embeddings_shifted(body: dict) -> None:
+    """Vectors paired with the wrong inputs: data rotated by one, indexes still 0..n-1."""
+    data = body.get("data") or []
+    if len(data) > 1:
+        vectors = [d["embedding"] for d in data]
+        for i, d in enumerate(data):
+            d["embedding"] = vectors[(i + 1) % len(vectors)]
+
+
+def _embeddings_scaled(body: dict) -> None:
+    for d in body.get("data") or []:
+        if isinstance(d.get("embedding"), list):
+            d["embedding"] = [2 * x for x in d["embedding"]]
+
+
+def _embeddings_short_last(body: dict) -> None:
+    data = body.get("data") or []
+    if len(data) > 1 and isinstance(data[-1].get("embedding"), list):
+        data[-1]["embedding"] = data[-1]["embedding"][:-1]
+
+
+def _usage_on_last_content(ex: Exchange, index: int, event: Json) -> list:
+    """llama-cpp-python's way: the usage rides on the last content chunk, no `choices: []` chunk."""
+    if isinstance(event, dict) and event.get("usage") and event.get("choices") == []:
+        return []  # the separate usage chunk disappears...
+    if isinstance(event, dict) and any(c.get("finish_reason") for c in _choices(event)):
+        event["usage"] = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}  # ...and rides here
+    return [event]
+
+
+def _bogus_finish(ex: Exchange, code: int, headers: dict, body: Json):
+    if code == 200 and isinstance(body, dict):
+        for c in _choices(body):
+            c["finish_reason"] = "done"
+    return code, headers, body
+
+
+def _fingerprint_null(ex: Exchange, code: int, headers: dict, body: Json):
+    if code == 200 and isinstance(body, dict) and "choices" in body:
+        body["system_fingerprint"] = None
+    return code, headers, body
+
+
+def _reverse_top_logprobs(body: dict) -> None:
+    for c in _choices(body):
+        for entry in ((c.get("logprobs") or {}).get("content") or []):
+            entry["top_logprobs"] = list(reversed(entry.get("top_logprobs") or []))
+
+
+def _logprobs_unasked(ex: Exchange, code: int, headers: dict, body: Json):
+    """choices[].logprobs filled although the request did not ask for logprobs."""
+    if code == 200 and ex.on(CHAT) and isinstance(ex.body, dict) and not ex.body.get("logprobs") and isinstance(body, dict):
+        for c in _choices(body):
+            c["logprobs"] = {"content": [], "refusal": None}
+    return code, headers, body
+
+
+def _no_done(ex: Exchange, index: int, event: Json) -> list:
+    return [] if event == "[DONE]" else [event]
+
+
+def _strict_model(ex: Exchange):
+    body = ex.body if isinstance(ex.body, dict) else {}
+    if ex.on("/chat/completions") and body.get("model") == "some-placeholder-model":
+        return 404, {"error": {"message": "model not found", "type": "invalid_request_error", "param": "model", "code": "model_not_found"}}
+
+
+def _reject_unknown(ex: Exchange):
+    known = {"model", "messages", "max_tokens", "temperature", "seed", "top_p", "stream", "stop", "n", "user",
+             "presence_penalty", "frequency_penalty", "stream_options", "max_completion_tokens"}
+    if ex.on("/chat/completions") and isinstance(ex.body, dict) and set(ex.body) - known:
+        return 400, {"error": {"message": "Unrecognized request argument", "type": "invalid_request_error", "param": None, "code": None}}
+
+
+def _needs_key(ex: Exchange):
+    if not ex.headers.get("authorization"):
+        return 401, {"error": {"message": "no key", "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
+
+
+def _gone(route: str, method: str = "POST") -> RequestHook:
+    return answer(route, 404, {"error": {"message": "Not found", "type": "invalid_request_error", "param": None, "code": None}},
+                  method=method)
+
+
+def _loading_is_500(ex: Exchange, code: int, headers: dict, body: Json):
+    return (500, headers, body) if code == 503 else (code, headers, body)
+
+
+def _no_retry_after(code: int, headers: dict) -> None:
+    for key in [k for k in headers if k.lower() == "retry-after"]:
+        del headers[key]
+
+
+def _detail_body(ex: Exchange, code: int, headers: dict, body: Json):
+    if code >= 400 and isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = {"detail": body["error"].get("message")}
+    return code, headers, body
+
+
+def _plain_text_404(ex: Exchange, code: int, headers: dict, body: Json):
+    if code == 404 and not ex.path.rstrip("/").endswith(("/models", "/completions", "/embeddings")) and "/models/" not in ex.path:
+        headers["content-type"] = "text/plain"
+        return 404, headers, None
+    return code, headers, body
+
+
+CHAT, COMPLETIONS, EMBEDDINGS, MODELS = "/chat/completions", "/completions", "/embeddings", "/models"
+ERRORS_400 = ("errors.malformed_json", "errors.empty_body", "errors.non_utf8_body", "errors.missing_messages", "errors.missing_model",
+              "errors.empty_messages", "errors.empty_model", "errors.wrong_type", "errors.completions_missing_prompt",
+              "errors.embeddings_missing_input", "errors.context_length_chat", "errors.context_length_completions",
+              "http.cors_on_errors")
+ERRORS_422 = ("errors.temperature_range", "errors.top_p_range", "errors.max_tokens_ceiling",
+              "errors.completions_temperature_range", "errors.bad_role", "logit_bias.out_of_vocabulary",
+              "logprobs.top_logprobs_range")
+
+MUTANTS: list[Mutant] = [
+    # response shapes (judged by OpenAI's schema and the contract)
+    Mutant("chat_no_usage", "chat responses lose `usage`", ("chat.plain",),
+           on_response=edit_body(CHAT, lambda b: b.pop("usage", None))),
+    Mutant("chat_no_role", "chat messages lose `role`", ("chat.plain",),
+           on_response=edit_body(CHAT, lambda b: [c.get("message", {}).pop("role", None) for c in _choices(b)])),
+    Mutant("fingerprint_null", "`system_fingerprint: null` added (OpenAI's schema says string)", ("chat.plain", "completions.plain",
+                                                                                                    "logprobs.chat.off"),
+           on_response=_fingerprint_null),
+    Mutant("finish_reason_bogus", "finish_reason outside the enum", ("chat.plain", "completions.plain"),
+           on_response=_bogus_finish),
+    Mutant("model_object_missing", "GET /models entries lose `object` and `owned_by`", ("models.list", "fuzz.models_list"),
+           on_response=edit_body(MODELS, lambda b: [(d.pop("object", None), d.pop("owned_by", None)) for d in b.get("data", [])], method="GET")),
+    # sampling parameters ignored
+    Mutant("ignore_max_tokens", "max_tokens ignored", ("chat.max_tokens", "completions.max_tokens"),
+           on_request=both(drop(CHAT, "max_tokens"), drop(COMPLETIONS, "max_tokens"))),
+    Mutant("ignore_temperature", "temperature ignored (always greedy)", ("chat.seed", "completions.seed", "chat.n"),
+           on_request=both(set_fields(CHAT, temperature=0), set_fields(COMPLETIONS, temperature=0))),
+    Mutant("ignore_seed", "seed ignored", ("chat.seed", "completions.seed"),
+           on_request=both(drop(CHAT, "seed"), drop(COMPLETIONS, "seed"))),
+    Mutant("ignore_stop", "stop ignored", ("chat.stop",), on_request=drop(CHAT, "stop")),
+    Mutant("ignore_presence_penalty", "presence_penalty ignored", ("chat.penalties",), on_request=drop(CHAT, "presence_penalty")),
+    Mutant("ignore_frequency_penalty", "frequency_penalty ignored", ("chat.penalties",), on_request=drop(CHAT, "frequency_penalty")),
+    Mutant("ignore_n", "n ignored (one choice)", ("chat.n",), on_request=drop(CHAT, "n")),
+    Mutant("n_identical", "n choices all copies of the first", ("chat.n",),
+           on_response=edit_body(CHAT, lambda b: b.update(choices=[{**_choices(b)[0], "index": i} for i in range(len(_choices(b)))]) if _choices(b) else None)),
+    # messages
+    Mutant("ignore_system", "system messages dropped", ("chat.roles",), on_request=edit_request(CHAT, _strip_system)),
+    Mutant("ignore_history", "only the last user message reaches the model", ("chat.roles",),
+           on_request=edit_request(CHAT, _last_user_only)),
+    Mutant("strict_model", "an unknown model string is 404 instead of the loaded model", ("chat.model_routing",), on_request=_strict_model),
+    Mutant("reject_unknown_fields", "unknown request fields rejected with 400", ("chat.extra_fields",), on_request=_reject_unknown),
+    # streaming
+    Mutant("stream_no_done", "streams end without `data: [DONE]`", ("chat.stream.wire", "completions.stream.wire"), on_event=_no_done),
+    Mutant("stream_truncated", "streams cut after two events", ("chat.stream", "completions.stream"), cut_after=2),
+    Mutant("stream_no_role", "the first chat delta lacks `role`", ("chat.stream",),
+           on_event=edit_chunks(CHAT, lambda i, c: [ch.get("delta", {}).pop("role", None) for ch in _choices(c)])),
+    Mutant("stream_finish_every_chunk", "finish_reason set on every chunk", ("chat.stream.wire",),
+           on_event=edit_chunks(CHAT, lambda i, c: [ch.update(finish_reason=ch.get("finish_reason") or "length") for ch in _choices(c)])),
+    Mutant("stream_ids_differ", "each chunk carries its own id", ("chat.stream.wire", "completions.stream.wire"),
+           on_event=lambda ex, i, e: [{**e, "id": f"{e.get('id')}-{i}"} if isinstance(e, dict) else e]),
+    Mutant("stream_usage_on_content", "include_usage rides on the last content chunk", ("chat.stream.usage", "completions.stream.usage"),
+           on_event=_usage_on_last_content),
+    Mutant("completion_chunk_object", "completion chunks say object 'chat.completion.chunk'", ("completions.stream.wire",),
+           on_event=edit_chunks(COMPLETIONS, lambda i, c: c.update(object="chat.completion.chunk"))),
+    # embeddings
+    Mutant("embeddings_shifted", "batch vectors paired with the wrong inputs", ("embeddings.batch",),
+           on_response=edit_body(EMBEDDINGS, _embeddings_shifted)),
+    Mutant("embeddings_unnormalised", "vectors not normalised to length 1", ("embeddings.single",),
+           on_response=edit_body(EMBEDDINGS, _embeddings_scaled)),
+    Mutant("embeddings_short_vector", "the last vector of a batch one number short", ("embeddings.batch",),
+           on_response=edit_body(EMBEDDINGS, _embeddings_short_last)),
+    Mutant("ignore_encoding_format", "encoding_format ignored (always floats)", ("embeddings.base64",),
+           on_request=drop(EMBEDDINGS, "encoding_format")),
+    # routes gone (a missing route fails; it never passes or skips)
+    Mutant("no_embeddings_route", "POST /embeddings is gone (404)", ("embeddings.single", "embeddings.batch", "embeddings.base64",
+                                                                    "embeddings.sdk", "fuzz.embeddings"), on_request=_gone(EMBEDDINGS)),
+    Mutant("no_completions_route", "POST /completions is gone (404)", ("completions.plain", "completions.stream", "completions.seed",
+                                                                      "fuzz.completions"), on_request=_gone(COMPLETIONS)),
+    Mutant("no_chat_route", "POST /chat/completions is gone (404)", ("chat.plain", "chat.stream", "chat.roles", "chat.n",
+                                                                    "fuzz.chat_completions", "http.cors_on_errors"),
+           on_request=_gone(CHAT)),
+    Mutant("no_models_route", "GET /models is gone (404)", ("models.list", "fuzz.models_list"), on_request=_gone(MODELS, "GET")),
+    Mutant("no_model_retrieve", "GET /models/{id} is 404 for the listed id too", ("models.retrieve", "fuzz.models_retrieve"),
+           on_request=_gone("/models/.+", "GET")),
+    # the error contract
+    Mutant("status_400_as_422", "400s answered as 422", ERRORS_400, on_response=restatus(400, 422)),
+    Mutant("status_422_as_400", "422s answered as 400", ERRORS_422, on_response=restatus(422, 400)),
+    Mutant("error_param_null", "error.param always null", ("errors.missing_messages", "errors.missing_model", "errors.bad_role",
+                                                            "errors.temperature_range", "errors.context_length_chat"),
+           on_response=edit_error(lambda e: e.update(param=None))),
+    Mutant("error_code_null", "error.code always null", ("errors.bad_role", "errors.temperature_range", "errors.context_length_chat",
+                                                          "errors.context_length_completions", "models.retrieve_unknown"),
+           on_response=edit_error(lambda e: e.update(code=None))),
+    Mutant("error_detail_body", "errors as {'detail': ...}, not OpenAI's body", ("errors.malformed_json", "errors.temperature_range",
+                                                                                 "http.unknown_route", "http.wrong_method"),
+           on_response=_detail_body),
+    Mutant("error_type_wrong", "error.type 'error' instead of invalid_request_error", ("errors.missing_messages", "errors.empty_body"),
+           on_response=edit_error(lambda e: e.update(type="error"))),
+    Mutant("unknown_model_200", "GET /models/{unknown} answers 200", ("models.retrieve_unknown",),
+           on_request=answer("/models/no-such-model.*", 200, {"id": "no-such-model-conformance", "object": "model", "created": 0,
+                                                               "owned_by": "x"}, method="GET")),
+    Mutant("routing_404_plain", "404 for an unknown route in plain text", ("http.unknown_route",), on_response=_plain_text_404),
+    Mutant("status_405_as_404", "wrong method answered 404", ("http.wrong_method",), on_response=restatus(405, 404)),
+    Mutant("status_415_as_400", "wrong content type answered 400", ("http.wrong_content_type",), on_response=restatus(415, 400)),
+    Mutant("status_413_as_400", "a too-large body answered 400", ("http.body_too_large",), on_response=restatus(413, 400)),
+    # HTTP
+    Mutant("requires_api_key", "requests without a key get 401", ("http.no_api_key",), on_request=_needs_key),
+    Mutant("no_cors", "no CORS headers at all", ("http.cors_simple", "http.cors_preflight"),
+           on_response=edit_headers(lambda code, h: _no_cors(code, h))),
+    Mutant("no_cors_on_errors", "no CORS headers on errors", ("http.cors_on_errors",),
+           on_response=edit_headers(lambda code, h: _no_cors(code, h, only_errors=True))),
+    # logprobs and logit_bias (parity's cases)
+    Mutant("ignore_chat_logprobs", "chat logprobs/top_logprobs ignored", ("logprobs.chat.plain", "logprobs.chat.top"),
+           on_request=drop(CHAT, "logprobs", "top_logprobs")),
+    Mutant("top_logprobs_reversed", "top_logprobs least likely first", ("logprobs.chat.top",),
+           on_response=edit_body(CHAT, _reverse_top_logprobs)),
+    Mutant("stream_logprobs_dropped", "streamed chunks lose their logprobs", ("logprobs.chat.stream",),
+           on_event=edit_chunks(CHAT, lambda i, c: [ch.update(logprobs=None) for ch in _choices(c)])),
+    Mutant("logprobs_unasked", "logprobs filled in when not asked for", ("logprobs.chat.off",), on_response=_logprobs_unasked),
+    Mutant("ignore_completion_logprobs", "completions logprobs ignored", ("logprobs.completions", "logit_bias.force_and_ban"),
+           on_request=drop(COMPLETIONS, "logprobs")),
+    Mutant("ignore_logit_bias", "logit_bias ignored", ("logit_bias.force_and_ban", "logit_bias.out_of_vocabulary"),
+           on_request=both(drop(CHAT, "logit_bias"), drop(COMPLETIONS, "logit_bias"))),
+    # while loading
+    Mutant("loading_500", "a 500 instead of 503 while loading", ("loading.retry_after",), on_response=_loading_is_500, needs="loading"),
+    Mutant("loading_no_retry_after", "503 without Retry-After while loading", ("loading.retry_after",),
+           on_response=edit_headers(lambda code, h: _no_retry_after(code, h) if code == 503 else None), needs="loading"),
+]
+
+BY_NAME = {m.name: m for m in MUTANTS}
+assert len(BY_NAME) == len(MUTANTS), "two mutants share a name"

@@ -1,0 +1,300 @@
+"""An embedding model (a GGUF with a pooling type, e.g. BERT) served by a llama.cpp context in embeddings mode.
+
+Inputs of every waiting request are packed into one `llama_decode` (one sequence id each, up to
+N_PACK tokens and N_SEQ sequences; a longer input goes alone), pooled as the GGUF says
+(all-MiniLM-L6-v2: mean) and L2-normalised. A request's vectors come back in input order once all
+of them are computed. Small packs are faster per vector: attention spans the whole pack.
+
+Two ways to drive it:
+- `step()` runs one decode and returns whether it did any work, so that one compute thread can step
+  every loaded model in turn (two multi-threaded OpenMP teams in one process slow each other by
+  ~40%; a single thread driving all models keeps one team). Such a loop calls `load()` first,
+  sets `wake` to its own wake-up, and calls `unload()` at the end, all from its thread.
+- `start()` gives the engine a thread of its own that does exactly that.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import queue
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from hearth.engine.api import (
+    ContextLengthExceeded, EngineConfig, Embeddings, LoadState, ModelInfo, ModelLoading, ModelNotLoaded,
+    Overloaded,
+)
+
+log = logging.getLogger("hearth.embedding")
+N_PACK = 512  # tokens packed into one decode (benchmarks/embeddings.py)
+N_SEQ = 16  # inputs per decode
+
+
+@dataclass(eq=False)
+class _Job:
+    inputs: list[list[int]]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+    vectors: list = field(default_factory=list)
+    left: int = 0
+
+
+class EmbeddingEngine:
+    def __init__(self, config: EngineConfig, n_pack: int = N_PACK, n_seq: int = N_SEQ, n_threads: int | None = None):
+        self.config = config
+        self.state = LoadState.EMPTY
+        self.model: ModelInfo | None = None
+        self.n_pack, self.n_seq = n_pack, n_seq
+        self.n_batch = 0  # tokens one decode holds: the longest input the model takes, or n_pack
+        # Stepped by a compute loop that also steps the chat models: all cores (one OpenMP team in
+        # turn). On a thread of its own (`start()`), beside a chat engine's thread, a second
+        # multi-threaded team would slow generation ~40% for the life of the process: 1 thread,
+        # unless asked for more.
+        self.n_threads = n_threads or config.n_threads or os.cpu_count() or 1
+        self._threads_asked = n_threads
+        self.max_tokens = 0  # tokens of one input at most: set on load
+        self.wake: Callable[[], None] = self._wake_own_thread
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()  # jobs from the event loop
+        self._ready: deque = deque()  # (job, index) waiting for a decode, on the compute thread
+        self._lock = threading.Lock()
+        self._outstanding = 0
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._model = self._ctx = self._batch = None
+        self._stats = {"requests": 0, "embed_inputs": 0, "embed_tokens": 0, "embed_batches": 0, "rejected": 0}
+
+    # lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load and serve on a thread of the engine's own."""
+        if self._thread is not None:
+            return
+        self.n_threads = self._threads_asked or 1
+        self.state = LoadState.LOADING
+        self._thread = threading.Thread(target=self._main, name="hearth-embedding", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Final: waiting requests fail, later ones get ModelNotLoaded; the model is freed."""
+        self.state = LoadState.EMPTY
+        self._closing = True
+        self._inbox.put(None)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+    def load(self) -> None:
+        """Load the model and make its context (on the thread that will step it)."""
+        import llama_cpp as L
+
+        from hearth.engine.model import Model
+
+        self.state = LoadState.LOADING
+        cfg = self.config
+        model = Model(cfg.model_path, verbose=cfg.verbose)
+        self.n_batch = max(self.n_pack, min(model.n_ctx_train or self.n_pack, 8192))
+        try:
+            p = L.llama_context_default_params()
+            p.n_ctx = p.n_batch = p.n_ubatch = self.n_batch  # a pooled input must sit in one ubatch
+            p.n_seq_max = self.n_seq
+            p.kv_unified = True
+            p.n_threads = p.n_threads_batch = self.n_threads
+            p.embeddings = True
+            p.pooling_type = L.LLAMA_POOLING_TYPE_UNSPECIFIED  # the GGUF's own (`<arch>.pooling_type`)
+            p.no_perf = True
+            ctx = L.llama_init_from_model(model.ptr, p)
+            if ctx and L.llama_pooling_type(ctx) == L.LLAMA_POOLING_TYPE_NONE:  # no pooling in the file: mean
+                L.llama_free(ctx)
+                p.pooling_type = L.LLAMA_POOLING_TYPE_MEAN
+                ctx = L.llama_init_from_model(model.ptr, p)
+            if not ctx:
+                raise RuntimeError(f"llama.cpp could not create an embedding context for {cfg.model_path}")
+        except BaseException:
+            model.close()
+            raise
+        self._L, self._model, self._ctx = L, model, ctx
+        self.pooling = L.llama_pooling_type(ctx)
+        self._batch = L.llama_batch_init(self.n_batch, 0, 1)
+        self._mem = L.llama_get_memory(ctx)
+        self._dim = L.llama_model_n_embd(model.ptr)
+        self.max_tokens = min(model.n_ctx_train or self.n_batch, self.n_batch)  # positions the model has
+        mid = cfg.model_id or Path(cfg.model_path).name.removesuffix(".gguf")
+        self.model = ModelInfo(id=mid, n_ctx=self.max_tokens, created=int(os.path.getmtime(cfg.model_path)))
+        self.state = LoadState.READY
+
+    def unload(self) -> None:
+        """Fail whatever waits and free the context and the model (on the thread that steps it)."""
+        self._fail_all(ModelNotLoaded("the embedding model was unloaded"))
+        if self._ctx is not None:
+            self._L.llama_batch_free(self._batch)
+            self._L.llama_free(self._ctx)
+            self._model.close()
+            self._ctx = self._model = self._batch = None
+
+    def _main(self) -> None:
+        try:
+            self.load()
+        except Exception:
+            log.exception("hearth: loading the embedding model failed")
+            self.state = LoadState.FAILED
+            return
+        while not self._closing:
+            if not self.has_work():
+                item = self._inbox.get()  # idle: sleep until a request (or close) arrives
+                if item is not None:
+                    self._admit(item)
+            try:
+                self.step()
+            except Exception:
+                log.exception("hearth: embedding step failed")
+                self._fail_all(RuntimeError("the embedding engine failed"))
+        self.unload()
+
+    def _wake_own_thread(self) -> None:
+        self._inbox.put(None)
+
+    # compute (one thread) ---------------------------------------------------------------------
+    def has_work(self) -> bool:
+        return bool(self._ready) or not self._inbox.empty()
+
+    def _admit(self, job: _Job) -> None:
+        job.vectors = [None] * len(job.inputs)
+        job.left = len(job.inputs)
+        self._ready.extend((job, i) for i in range(len(job.inputs)))
+
+    def step(self) -> bool:
+        """One llama_decode over as many waiting inputs as fit; False if there was nothing to do."""
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                self._admit(item)
+        if not self._ready or self._ctx is None:
+            return False
+        L, b, group, n = self._L, self._batch, [], 0
+        while self._ready and len(group) < self.n_seq:  # first come, first packed
+            job, i = self._ready[0]
+            tokens = job.inputs[i]
+            if group and n + len(tokens) > self.n_pack:
+                break
+            self._ready.popleft()
+            seq = len(group)
+            for pos, tok in enumerate(tokens):
+                b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = tok, pos, 1, True
+                b.seq_id[n][0] = seq
+                n += 1
+            group.append((job, i))
+        b.n_tokens = n
+        L.llama_memory_clear(self._mem, True)
+        rc = L.llama_decode(self._ctx, b)
+        if rc != 0:
+            for job, _ in group:
+                self._finish(job, RuntimeError(f"llama_decode (embeddings) returned {rc}"))
+            return True
+        self._stats["embed_batches"] += 1
+        self._stats["embed_inputs"] += len(group)
+        self._stats["embed_tokens"] += n
+        for seq, (job, i) in enumerate(group):
+            if job.left <= 0:  # the job already failed
+                continue
+            v = _normalised(L.llama_get_embeddings_seq(self._ctx, seq), self._dim)
+            job.vectors[i] = v
+            job.left -= 1
+            if job.left == 0:
+                self._finish(job, None)
+        return True
+
+    def _finish(self, job: _Job, error: BaseException | None) -> None:
+        if job.left < 0:
+            return
+        job.left = -1
+        with self._lock:
+            self._outstanding -= 1
+        if error is not None:
+            job.loop.call_soon_threadsafe(_set, job.future, None, error)
+        else:
+            result = Embeddings(vectors=job.vectors, prompt_tokens=sum(len(t) for t in job.inputs))
+            job.loop.call_soon_threadsafe(_set, job.future, result, None)
+
+    def _fail_all(self, error: BaseException) -> None:
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                self._admit(item)
+        while self._ready:
+            job, _ = self._ready.popleft()
+            self._finish(job, error)
+
+    # requests (event loop) --------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        """[CLS] text [SEP] for BERT: the model's own special tokens, special-token text parsed as
+        Hugging Face's tokenizers do (no BOS de-duplication, unlike a chat prompt)."""
+        L, vocab = self._L, self._model.vocab
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        arr = (L.llama_token * cap)()
+        n = L.llama_tokenize(vocab, data, len(data), arr, cap, True, True)
+        if n < 0:
+            cap = -n
+            arr = (L.llama_token * cap)()
+            n = L.llama_tokenize(vocab, data, len(data), arr, cap, True, True)
+        return arr[:n]
+
+    async def embed(self, texts: Sequence[str]) -> Embeddings:
+        if self.state is LoadState.LOADING:
+            raise ModelLoading("the embedding model is still loading", retry_after=1)
+        if self.state is not LoadState.READY or self._closing:
+            raise ModelNotLoaded("no embedding model is loaded")
+        inputs = []
+        for text in texts:
+            tokens = self.tokenize(text) or [max(self._model.bos, 0)]  # BERT always has [CLS] [SEP]
+            if len(tokens) > self.max_tokens:
+                raise ContextLengthExceeded(
+                    f"Input has {len(tokens)} tokens; this embedding model takes at most {self.max_tokens}.",
+                    prompt_tokens=len(tokens), n_ctx=self.max_tokens,
+                )
+            inputs.append(tokens)
+        if not inputs:
+            return Embeddings(vectors=[], prompt_tokens=0)
+        with self._lock:
+            if self._outstanding >= self.config.max_queue:
+                self._stats["rejected"] += 1
+                raise Overloaded("the embedding model is overloaded; retry shortly", retry_after=1)
+            self._outstanding += 1
+            self._stats["requests"] += 1
+        loop = asyncio.get_running_loop()
+        job = _Job(inputs, loop, loop.create_future())
+        self._inbox.put(job)
+        self.wake()
+        return await job.future
+
+    async def submit(self, prompt, params):
+        raise ModelNotLoaded("this is an embedding model: it serves /v1/embeddings only")
+
+    def stats(self) -> dict[str, int]:
+        return {**self._stats, "outstanding": self._outstanding, "n_threads": self.n_threads}
+
+
+def _normalised(ptr, dim: int) -> list[float]:
+    import numpy as np
+
+    v = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(dim,)).astype(np.float64)
+    norm = float(np.linalg.norm(v))
+    return (v / norm if norm > 0 else v).tolist()
+
+
+def _set(fut: asyncio.Future, result, error) -> None:
+    if fut.cancelled():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)

@@ -1,0 +1,243 @@
+"""Fuzz every route of every openapi/*.yaml with schemathesis against a real server (see scripts/fuzz).
+
+It starts `hearth serve` on a free loopback port over the default model, with an API key and tight
+limits (short context, short timeout) so that no generated request can run long, then generates
+valid (positive) and invalid (negative) requests for each operation, in parallel jobs. Every
+response must:
+- not be a 5xx (a declared 503 with Retry-After is allowed: the queue may fill);
+- have a status, content type and body as the spec declares (schemathesis's checks), and invalid
+  requests must be rejected with a 4xx;
+- as an SSE stream: every event is a chunk of the declared schema or an error event, ending in [DONE].
+The report (counts per route and mode, statuses, each kind of failure with a curl to reproduce it)
+goes to conformance/reports/fuzz.md, and a summary to stdout; exit 1 on any failure.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+KEY = "sk-fuzz"
+MAX_TOKENS = 8  # positive cases: generations stay short
+SERVER_FLAGS = ["--ctx-size", "512", "--request-timeout", "5", "--max-request-tokens", "256", "--max-queue", "32"]
+STREAM_CHUNK = {"/chat/completions": "CreateChatCompletionStreamResponse", "/completions": "CreateCompletionResponse"}
+
+
+def operations() -> list[tuple[str, str, str]]:
+    """(spec file, METHOD, path) for every operation of every spec."""
+    import schemathesis
+
+    out = []
+    for spec in sorted((ROOT / "openapi").glob("*.yaml")):
+        for result in schemathesis.openapi.from_path(str(spec)).get_all_operations():
+            op = result.ok()
+            out.append((str(spec), op.method.upper(), op.path))
+    return out
+
+
+def cap_generation(body) -> None:
+    if isinstance(body, dict):
+        for key in ("max_tokens", "max_completion_tokens"):
+            value = body.get(key)
+            if value is None or (isinstance(value, int) and not isinstance(value, bool) and not 0 < value <= MAX_TOKENS):
+                body[key] = MAX_TOKENS
+        if isinstance(body.get("n"), int) and not isinstance(body["n"], bool) and body["n"] > 4:
+            body["n"] = 4
+
+
+def check_stream(text: str, path: str, schemas) -> str | None:
+    from conformance import sse
+
+    stream = sse.parse(text.splitlines())
+    if stream.problems:
+        return stream.problems[0]
+    chunk_schema = {"$ref": f"#/components/schemas/{STREAM_CHUNK.get(path, 'CreateChatCompletionStreamResponse')}"}
+    for i, chunk in enumerate(stream.chunks):
+        is_error = isinstance(chunk, dict) and "error" in chunk
+        errors = schemas.errors({"$ref": "#/components/schemas/ErrorResponse"} if is_error else chunk_schema, chunk)
+        if errors:
+            return f"SSE event {i + 1}: {errors[0]}"
+        if is_error and i != len(stream.chunks) - 1:
+            return "an error event is not the last event"
+    ended_by_error = bool(stream.chunks) and "error" in stream.chunks[-1]
+    if not stream.done and not ended_by_error:
+        return "the stream ended without [DONE] or an error event"
+    if stream.after_done:
+        return "events after [DONE]"
+    return None
+
+
+def header(response, name: str) -> str:
+    value = response.headers.get(name) or response.headers.get(name.title()) or ""
+    return value[0] if isinstance(value, list) else value
+
+
+def run_job(job: tuple) -> dict:
+    """One operation in one generation mode, in a process of its own (hypothesis is not thread-safe)."""
+    spec, method, path, mode_name, examples, base, budget, seed = job
+    import httpx
+    import yaml
+    from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hseed, settings
+    from hypothesis.errors import Unsatisfiable
+    import schemathesis
+    from schemathesis import GenerationMode
+    from schemathesis.specs.openapi import checks as oas
+
+    from conformance.schemas import SchemaSet
+
+    document = yaml.safe_load(Path(spec).read_text())
+    schemas = SchemaSet(document)
+    schema = schemathesis.openapi.from_dict(document)
+    op = next(r.ok() for r in schema.get_all_operations() if r.ok().method.upper() == method and r.ok().path == path)
+    base_url = base + (document.get("servers") or [{"url": ""}])[0]["url"].rstrip("/")
+    mode = GenerationMode.POSITIVE if mode_name == "positive" else GenerationMode.NEGATIVE
+    checks = [oas.status_code_conformance, oas.content_type_conformance, oas.response_schema_conformance,
+              oas.negative_data_rejection]
+    headers = {"Authorization": f"Bearer {KEY}"}
+    declared = op.definition.raw.get("responses", {})
+    out = {"op": f"{method} {path}", "mode": mode_name, "calls": 0, "statuses": collections.Counter(), "failures": {}}
+    deadline = time.monotonic() + budget
+
+    def fail(kind: str, case, reason: str) -> None:
+        if kind not in out["failures"]:
+            try:
+                curl = case.as_curl_command(base_url=base_url, headers=headers)
+            except Exception:
+                curl = json.dumps(case.body, default=str)[:2000]
+            out["failures"][kind] = {"reason": reason[:600], "curl": curl[:4000]}
+
+    def check(case) -> None:
+        out["calls"] += 1
+        try:
+            response = case.call(base_url=base_url, headers=headers, timeout=120)
+        except Exception as exc:  # a reset or dropped connection is the server's failure
+            fail(type(exc).__name__, case, f"{type(exc).__name__}: {exc}")
+            return
+        status = response.status_code
+        out["statuses"][status] += 1
+        if status >= 500 and not (status == 503 and "503" in declared and header(response, "retry-after")):
+            fail(f"HTTP {status}", case, f"HTTP {status}: {response.text[:300]}")
+            return
+        if header(response, "content-type").startswith("text/event-stream"):
+            problem = check_stream(response.text, path, schemas)
+            if problem:
+                fail("SSE stream", case, problem)
+            return
+        try:
+            case.validate_response(response, checks=checks, headers=headers)
+        except BaseException as exc:
+            first = (getattr(exc, "exceptions", None) or [exc])[0]
+            title = getattr(first, "title", type(first).__name__)
+            message = " ".join(str(getattr(first, "message", first)).split())
+            fail(title, case, f"HTTP {status}: {title}: {message}")
+
+    @hseed(seed)
+    @settings(max_examples=examples, phases=[Phase.explicit, Phase.generate], deadline=None, database=None,
+              suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet)
+    @given(case=op.as_strategy(generation_mode=mode))
+    def attempt(case) -> None:
+        if time.monotonic() > deadline:
+            return
+        if mode is GenerationMode.POSITIVE:
+            cap_generation(case.body)
+        check(case)
+
+    try:
+        attempt()
+    except Unsatisfiable:
+        pass
+    out["statuses"] = dict(out["statuses"])
+    return out
+
+
+def start_server(env_extra: dict) -> tuple[subprocess.Popen, str, Path]:
+    from conftest import free_port
+
+    port = free_port()
+    log = ROOT / ".pytest_cache" / f"fuzz-server-{port}.log"
+    log.parent.mkdir(exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "hearth", "serve", "--port", str(port), *SERVER_FLAGS],
+                            env={**os.environ, "HEARTH_API_KEY": KEY, **env_extra}, cwd=ROOT,
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    import httpx
+
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        if proc.poll() is not None:
+            sys.exit(f"fuzz: the server exited with {proc.returncode}; see {log}")
+        try:
+            r = httpx.get(f"{base}/v1/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=2)
+            if r.status_code == 200 and r.json()["data"]:
+                return proc, base, log
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    sys.exit("fuzz: the server did not become ready")
+
+
+def report(results: list[dict], args, elapsed: float, server_log: Path, exit_status: int | None) -> str:
+    total = sum(r["calls"] for r in results)
+    failures = [(r, kind, f) for r in results for kind, f in r["failures"].items()]
+    lines = [f"# Fuzzing: {total:,} cases, {len(failures)} kind(s) of failure", "",
+             f"`scripts/fuzz --cases {args.cases} --jobs {args.jobs}` on {time.strftime('%Y-%m-%d %H:%M')}, "
+             f"{elapsed / 60:.1f} min (a shared 2-core machine). Server: `hearth serve {' '.join(SERVER_FLAGS)}` "
+             f"with an API key, over SmolLM2-135M-Instruct Q4_1; positive cases capped at max_tokens {MAX_TOKENS}.",
+             "", "| operation | mode | cases | statuses | failures |", "|---|---|---|---|---|"]
+    for r in results:
+        statuses = ", ".join(f"{s}: {n}" for s, n in sorted(r["statuses"].items(), key=lambda kv: int(kv[0])))
+        lines.append(f"| `{r['op']}` | {r['mode']} | {r['calls']:,} | {statuses} | {len(r['failures'])} |")
+    lines.append("")
+    lines.append(f"Server: exited with {exit_status} after SIGTERM; tracebacks in its log: "
+                 f"{server_log.read_text().count('Traceback')}.")
+    for r, kind, f in failures:
+        lines += ["", f"## {r['op']} ({r['mode']}): {kind}", "", f["reason"], "", "```", f["curl"], "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=10000, help="cases in all (spread over operations and modes)")
+    parser.add_argument("--jobs", type=int, default=3, help="operations fuzzed at once")
+    parser.add_argument("--budget", type=float, default=5400, help="seconds per operation and mode at most")
+    parser.add_argument("--report", default=str(ROOT / "conformance" / "reports" / "fuzz.md"))
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    ops = operations()
+    # routes without parameters have a handful of distinct cases: give the cases to those with bodies
+    weights = [8 if "post" == m.lower() or "{" in p else 1 for _, m, p in ops]
+    unit = args.cases / (2 * sum(weights))
+    proc, base, log = start_server({})
+    started = time.monotonic()
+    try:
+        jobs = [(spec, m, p, mode, max(1, int(unit * w * 1.02) + 1), base, args.budget, args.seed)
+                for (spec, m, p), w in zip(ops, weights) for mode in ("positive", "negative")]
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(args.jobs) as pool:
+            results = []
+            for r in pool.imap_unordered(run_job, jobs):
+                results.append(r)
+                print(f"fuzz: {r['op']} {r['mode']}: {r['calls']} cases, {len(r['failures'])} failure kind(s)",
+                      flush=True)
+    finally:
+        proc.terminate()
+        exit_status = proc.wait(60)
+    results.sort(key=lambda r: (r["op"], r["mode"]))
+    text = report(results, args, time.monotonic() - started, log, exit_status)
+    Path(args.report).write_text(text)
+    print(text)
+    return 1 if any(r["failures"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

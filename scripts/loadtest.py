@@ -1,0 +1,222 @@
+"""Load test (scripts/loadtest): many concurrent clients, mixed requests, against a real server on loopback.
+
+Starts `hearth serve` on a free loopback port (its queue kept small, so that overload happens),
+then runs --clients concurrent clients, each on its own keep-alive connection, until --requests
+requests have completed or --max-time has passed. Each request is one of: chat (plain, streamed),
+completions (plain, streamed), embeddings. A client that gets 503 waits Retry-After and retries.
+
+What counts as a failure:
+- a connection reset, refused or dropped, a timeout, any status other than 200 or 503+Retry-After;
+- a stream without [DONE], an unparsable event, a finish_reason missing, or a "length" finish whose
+  usage does not equal max_tokens (a truncated stream); a plain answer with the wrong shape;
+- embeddings: not one vector per input, or vectors of different sizes.
+Measured: latency per kind (first attempt to final answer) p50/p99, 503s, server RSS after warm-up
+vs at the end, open fds before the clients connect vs after they close. Exit 1 on any failure or
+when RSS drifts 5% or more, or fds leak.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+KINDS = ("chat", "chat_stream", "completions", "completions_stream", "embeddings")
+PROMPTS = ["Name a colour.", "What is 2 + 2?", "Say hello in French.", "Write one word about the sea.",
+           "List three fruits.", "Count to five.", "What is a GGUF file?", "Give me a short greeting."]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def request_for(kind: str, rng: random.Random, max_tokens: int) -> tuple[str, dict]:
+    prompt = rng.choice(PROMPTS)
+    if kind.startswith("chat"):
+        body = {"model": "m", "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens}
+        path = "/chat/completions"
+    elif kind.startswith("completions"):
+        body = {"model": "m", "prompt": prompt, "max_tokens": max_tokens}
+        path = "/completions"
+    else:
+        return "/embeddings", {"model": "m", "input": rng.sample(PROMPTS, rng.randint(1, 3))}
+    if kind.endswith("stream"):
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
+    return path, body
+
+
+def check_stream(lines: list[str], body: dict) -> str | None:
+    events = [line[6:] for line in lines if line.startswith("data: ")]
+    if not events or events[-1] != "[DONE]":
+        return "stream without [DONE]"
+    try:
+        chunks = [json.loads(e) for e in events[:-1]]
+    except ValueError:
+        return "an event is not JSON"
+    if any("error" in c for c in chunks):
+        return f"error event: {chunks[-1]}"
+    finishes = [ch["finish_reason"] for c in chunks for ch in c.get("choices") or [] if ch.get("finish_reason")]
+    usage = chunks[-1].get("usage") if chunks else None
+    if len(finishes) != 1 or not usage:
+        return f"finish reasons {finishes}, usage {usage}"
+    if finishes[0] == "length" and usage["completion_tokens"] != body["max_tokens"]:
+        return f"finish 'length' after {usage['completion_tokens']} of {body['max_tokens']} tokens"
+    return None
+
+
+def check_plain(data: dict, kind: str, body: dict) -> str | None:
+    if kind == "embeddings":
+        vectors = [d["embedding"] for d in data["data"]]
+        if len(vectors) != len(body["input"]) or len({len(v) for v in vectors}) != 1:
+            return "embeddings: wrong count or sizes"
+        return None
+    choice = data["choices"][0]
+    if choice["finish_reason"] not in ("stop", "length"):
+        return f"finish_reason {choice['finish_reason']}"
+    if choice["finish_reason"] == "length" and data["usage"]["completion_tokens"] != body["max_tokens"]:
+        return "plain answer truncated"
+    return None
+
+
+class Stats:
+    def __init__(self):
+        self.latency = {k: [] for k in KINDS}
+        self.failures: list[str] = []
+        self.overloaded = 0
+        self.done = 0
+        self.warm_rss = self.warm_at = None
+
+
+async def client(i: int, base: str, args, stats: Stats, stop_at: float, counter, server_pid: int, rng) -> None:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=args.request_timeout) as http:
+        while stats.done + counter["in_flight"] < args.requests and time.monotonic() < stop_at:
+            counter["in_flight"] += 1
+            kind = rng.choices(KINDS, weights=(3, 3, 2, 2, 2))[0]
+            path, body = request_for(kind, rng, args.max_tokens)
+            started = time.monotonic()
+            problem = None
+            try:
+                while True:
+                    if kind.endswith("stream"):
+                        async with http.stream("POST", path, json=body) as r:
+                            lines = [line async for line in r.aiter_lines()] if r.status_code == 200 else []
+                            if r.status_code != 200:
+                                await r.aread()
+                    else:
+                        r = await http.post(path, json=body)
+                    if r.status_code == 503 and r.headers.get("retry-after"):
+                        stats.overloaded += 1
+                        await asyncio.sleep(float(r.headers["retry-after"]) * rng.uniform(0.5, 1.0))
+                        continue
+                    break
+                if r.status_code != 200:
+                    problem = f"HTTP {r.status_code}: {r.text[:200]}"
+                elif kind.endswith("stream"):
+                    problem = check_stream(lines, body)
+                else:
+                    problem = check_plain(r.json(), kind, body)
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            finally:
+                counter["in_flight"] -= 1
+            if problem:
+                stats.failures.append(f"{kind}: {problem}")
+            else:
+                stats.latency[kind].append(time.monotonic() - started)
+            stats.done += 1
+            if stats.done == args.warmup:
+                stats.warm_rss, stats.warm_at = rss(server_pid), time.monotonic()
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def run(args, base: str, pid: int) -> tuple[Stats, dict]:
+    stats, counter = Stats(), {"in_flight": 0}
+    rng = random.Random(args.seed)
+    fds_before = fds(pid)
+    started = time.monotonic()
+    stop_at = started + args.max_time
+    await asyncio.gather(*(client(i, base, args, stats, stop_at, counter, pid, random.Random(rng.random()))
+                           for i in range(args.clients)))
+    elapsed = time.monotonic() - started
+    await asyncio.sleep(1.0)  # let the server notice the closed connections
+    return stats, {"elapsed": elapsed, "fds_before": fds_before, "fds_after": fds(pid), "rss_end": rss(pid)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--max-time", type=float, default=1800, help="seconds, at most")
+    parser.add_argument("--max-tokens", type=int, default=12, help="per generation")
+    parser.add_argument("--warmup", type=int, default=200, help="requests before the RSS baseline")
+    parser.add_argument("--request-timeout", type=float, default=600)
+    parser.add_argument("--seed", type=int, default=64)
+    parser.add_argument("--server-args", default="--max-queue 16", help="extra flags for hearth serve")
+    args = parser.parse_args()
+    port = free_port()
+    (ROOT / ".pytest_cache").mkdir(exist_ok=True)
+    log = open(ROOT / ".pytest_cache" / f"loadtest-server-{port}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "hearth", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             *args.server_args.split()], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/models", timeout=2).json()["data"]:
+                    break
+            except (httpx.HTTPError, ValueError, KeyError):
+                time.sleep(0.5)
+        stats, end = asyncio.run(run(args, base, proc.pid))
+    finally:
+        proc.terminate()
+        code = proc.wait(60)
+    drift = (end["rss_end"] - stats.warm_rss) / stats.warm_rss if stats.warm_rss else float("nan")
+    ok = sum(len(v) for v in stats.latency.values())
+    print(f"\n{stats.done} requests ({ok} answered, {len(stats.failures)} failed) from {args.clients} clients "
+          f"in {end['elapsed']:.0f} s; {stats.overloaded} answers 503 + Retry-After (retried); "
+          f"server exit code {code}")
+    print(f"RSS after {args.warmup} requests {stats.warm_rss / 2**20:.1f} MiB, at the end "
+          f"{end['rss_end'] / 2**20:.1f} MiB: drift {drift:+.2%}")
+    print(f"open fds before the clients {end['fds_before']}, after they closed {end['fds_after']}\n")
+    print("| request | count | p50 (s) | p99 (s) |\n|---|---|---|---|")
+    for kind, values in stats.latency.items():
+        print(f"| {kind} | {len(values)} | {pct(values, 0.5):.2f} | {pct(values, 0.99):.2f} |")
+    for f in stats.failures[:20]:
+        print("FAILED", f)
+    leaked = end["fds_after"] > end["fds_before"]
+    return 1 if stats.failures or not abs(drift) < 0.05 or leaked or code != 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Chaos: clients vanish at random points (while the body uploads, during prefill, mid-stream, while
+waiting for a plain answer); every resource comes back (running/waiting sequences and KV cells of
+running sequences back to 0, nothing outstanding) and the server keeps serving.
+
+The server runs in this process (uvicorn in a thread, real engine, real model, a loopback port),
+so that the counters are read from `engine.stats()` itself; clients are raw sockets, so that each
+disconnect happens exactly where the test says.
+"""
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from conftest import free_port
+from hearth.app import create_app
+from hearth.engine import EngineConfig, LoadState, create_engine
+from hearth.models import default_model_path
+
+LONG_PROMPT = "The quick brown fox jumps over the lazy dog. " * 150  # ~1,500 tokens: a prefill that takes a while
+
+
+@pytest.fixture(scope="module")
+def live():
+    engine = create_engine(EngineConfig(model_path=str(default_model_path()), n_ctx=2048, n_parallel=2, n_threads=2))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 180
+    while not (server.started and engine.state is LoadState.READY):
+        assert time.monotonic() < deadline and engine.state is not LoadState.FAILED
+        time.sleep(0.1)
+    yield port, engine
+    server.should_exit = True
+    thread.join(30)
+
+
+def raw_request(port: int, path: str, body: dict, send_bytes: int | None = None) -> socket.socket:
+    """POST over a raw socket; `send_bytes` sends only that much of the body."""
+    data = json.dumps(body).encode()
+    head = (f"POST /v1{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n").encode()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+    sock.sendall(head + data[:send_bytes if send_bytes is not None else len(data)])
+    return sock
+
+
+def read_events(sock: socket.socket, n: int) -> None:
+    """Read until n SSE data events have arrived."""
+    seen, buf = 0, b""
+    while seen < n:
+        chunk = sock.recv(4096)
+        assert chunk, "the server closed the stream early"
+        buf += chunk
+        seen = buf.count(b"data: ")
+
+
+def idle(engine, timeout: float = 120) -> dict:
+    """The counters once every sequence has left the engine (bounded wait, then the counters as they are)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = engine.stats()
+        if s["running"] == s["waiting"] == s["outstanding"] == s["kv_tokens_running"] == 0:
+            return s
+        time.sleep(0.05)
+    return engine.stats()
+
+
+def assert_serving(port: int) -> None:
+    r = httpx.post(f"http://127.0.0.1:{port}/v1/completions", json={"model": "m", "prompt": "Hi", "max_tokens": 2},
+                   timeout=120)
+    assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 2
+
+
+def assert_freed(engine, before: dict, cancelled: int) -> None:
+    s = idle(engine)
+    assert (s["running"], s["waiting"], s["outstanding"], s["kv_tokens_running"]) == (0, 0, 0, 0), s
+    assert s["cancelled"] - before["cancelled"] >= cancelled, s
+
+
+def test_disconnect_during_prefill(live):
+    port, engine = live
+    before = engine.stats()
+    sock = raw_request(port, "/completions", {"model": "m", "prompt": LONG_PROMPT, "max_tokens": 200})
+    deadline = time.monotonic() + 60
+    while engine.stats()["running"] == 0 and time.monotonic() < deadline:  # admitted: the prefill is under way
+        time.sleep(0.005)
+    sock.close()
+    assert_freed(engine, before, cancelled=1)
+    assert_serving(port)
+
+
+@pytest.mark.parametrize("events", [1, 3, 8])
+def test_disconnect_mid_stream(live, events):
+    port, engine = live
+    before = engine.stats()
+    sock = raw_request(port, "/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "Tell a story."}],
+                                                  "max_tokens": 500, "stream": True, "n": 2})
+    read_events(sock, events)
+    sock.close()
+    assert_freed(engine, before, cancelled=2)
+    assert_serving(port)
+
+
+def test_disconnect_while_the_body_uploads(live):
+    port, engine = live
+    before = engine.stats()
+    sock = raw_request(port, "/completions", {"model": "m", "prompt": LONG_PROMPT}, send_bytes=100)
+    sock.close()
+    assert_freed(engine, before, cancelled=0)
+    assert engine.stats()["requests"] == before["requests"]  # nothing was ever submitted
+    assert_serving(port)
+
+
+def test_many_clients_vanish_at_random_points(live):
+    """24 clients at once, each gone at a random point: before, during or after its first events,
+    streamed or plain; then the engine is empty and serves again."""
+    port, engine = live
+    rng = random.Random(11)
+    socks = []
+    for i in range(24):
+        stream = rng.random() < 0.5
+        body = {"model": "m", "prompt": LONG_PROMPT[: rng.randint(50, 3000)], "max_tokens": rng.randint(20, 300),
+                "stream": stream}
+        sock = raw_request(port, "/completions", body)
+        socks.append((sock, stream, rng.choice([0, 0.05, 0.3, 1.0])))
+    for sock, stream, wait in socks:
+        time.sleep(wait * rng.random())
+        if stream and rng.random() < 0.5:
+            sock.settimeout(120)
+            read_events(sock, 1)
+        sock.close()
+    s = idle(engine)
+    assert (s["running"], s["waiting"], s["outstanding"], s["kv_tokens_running"]) == (0, 0, 0, 0), s
+    assert_serving(port)
