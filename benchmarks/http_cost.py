@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from benchmarks.threads import TICK, snapshot
+from hearth import models
 
 PIECE = " word"
 
@@ -113,7 +114,7 @@ def _deliver(batch):
 def serve(port: int, rate: float) -> None:
     from hearth.cli import main
 
-    main(["serve", "--port", str(port), "--model", __file__],  # any file: the stand-in never reads it
+    main(["serve", "--port", str(port), "--model", str(models.default_model_path())],  # the stand-in never reads it
          engine_factory=lambda cfg: PacedEngine(cfg, rate))
 
 

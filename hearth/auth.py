@@ -20,7 +20,8 @@ import os
 from hearth.errors import ApiError
 
 ENV = "HEARTH_API_KEY"
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/"})  # probes, and the page, which holds no secret and asks for the key
+OPEN_PREFIXES = ("/static/",)  # the page's own files
 
 
 def configured_keys(flags: list[str] | None) -> tuple[str, ...]:
@@ -67,7 +68,8 @@ class ApiKeyMiddleware:
         return ok
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not self.keys or scope["path"] in OPEN_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not self.keys or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:

@@ -108,7 +108,11 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
             text = text.replace("any api key", "API key required (Authorization: Bearer)")
         print(text, file=sys.stderr, flush=True)
 
-    server = shutdown.Server(config, drain, registry.as_engine(), on_started=announce)
+    class Named:  # what exits 1 if it fails to load at start: the model this command was asked to serve
+        state = property(lambda self: registry.state_of(name))
+        load_error = property(lambda self: registry.as_engine().load_error)
+
+    server = shutdown.Server(config, drain, Named(), on_started=announce)
     server.run(sockets=[sock])
     return server.exit_code
 

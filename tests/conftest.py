@@ -33,8 +33,8 @@ class RunningServer:
         self.url = f"http://127.0.0.1:{self.port}/v1"
         key = (env or {}).get("HEARTH_API_KEY")
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.log = open(ROOT / f".pytest_cache/server-{self.port}.log", "w") if (ROOT / ".pytest_cache").is_dir() \
-            else subprocess.DEVNULL
+        (ROOT / ".pytest_cache").mkdir(exist_ok=True)  # the server's log, which some tests read
+        self.log = open(ROOT / f".pytest_cache/server-{self.port}.log", "w")
         launcher = ["-m", "hearth"] if load_delay is None else \
             [str(ROOT / "tests" / "hooked_server.py"), "--load-delay", str(load_delay)]
         self.proc = subprocess.Popen(

@@ -65,6 +65,9 @@ async def test_cors_preflight_and_health_stay_open():
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://page.example"
     r = await request(app, "GET", "/health")
     assert r.status_code != 401
+    for page in ("/", "/static/app.js"):  # the page loads, then asks for the key (Settings) on its first 401
+        r = await request(app, "GET", page)
+        assert r.status_code == 200, (page, r.status_code)
     # the 401 itself is readable by the page: it carries the CORS headers
     r = await request(app, "POST", "/v1/chat/completions", CHAT, {"Origin": "http://page.example"})
     assert r.status_code == 401 and r.headers["access-control-allow-origin"] == "http://page.example"

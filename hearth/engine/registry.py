@@ -377,8 +377,13 @@ class Registry:
         return idle[:excess]
 
     async def _load(self, inst: Instance, evict: list[Instance], after: Instance | None = None) -> None:
-        if after is not None:
+        if after is not None:  # start-up order; `hearth serve` exits when the model before this one failed
             await after.loaded.wait()
+            if after.error:
+                self.instances.pop(inst.id, None)
+                inst.error = f"not loaded: {after.entry.key} failed before it"
+                inst.loaded.set()
+                return
         for old in evict:
             await self._unload(old)
         inst.load_started = time.monotonic()
@@ -390,7 +395,7 @@ class Registry:
             if inst.engine.state is not LoadState.READY:
                 raise RuntimeError("llama.cpp could not load the file (see the server log)")
         except Exception as exc:  # noqa: BLE001 - reported to whoever waits on the load
-            inst.error = str(exc) or type(exc).__name__
+            inst.error = getattr(inst.engine, "load_error", None) or str(exc) or type(exc).__name__
             self._failed[inst.entry.key] = (time.monotonic(), inst.error)
             self.counters["load_failures"] += 1
             self.instances.pop(inst.id, None)
@@ -501,6 +506,12 @@ class RegistryView:
         if State.READY in states:
             return LoadState.READY
         return LoadState.LOADING if State.LOADING in states else LoadState.EMPTY
+
+    @property
+    def load_error(self) -> str | None:
+        """Why the latest failed load failed (hearth serve exits 1 when its start-up model fails)."""
+        failed = self._registry._failed
+        return max(failed.values())[1] if failed else None
 
     def stats(self) -> dict:
         total: dict = {}
