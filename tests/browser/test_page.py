@@ -122,3 +122,22 @@ def test_page_shows_the_load_then_ready_by_itself(browser):
     finally:
         page.close()
         running.stop()
+
+
+def test_load_and_unload_buttons_change_v1_models(page, origin):
+    """The catalog's buttons drive LM Studio's /api/v1/models/load and /unload: a model on disk appears
+    in GET /v1/models once Load finished, and leaves it once Unload finished."""
+    page.wait_for_selector("#status-text:has-text('Ready')")
+    catalog = httpx.get(f"{origin}/api/v1/models").json()["models"]
+    key = next(m["key"] for m in catalog if m["type"] == "llm" and not m["loaded_instances"])
+    loaded = lambda: {m["id"] for m in httpx.get(f"{origin}/v1/models").json()["data"]}  # noqa: E731
+    assert key not in loaded()
+    button = page.locator(f"#models tr[data-key='{key}'] button")
+    button.wait_for()
+    assert button.text_content() == "Load"
+    button.click()
+    wait_until(lambda: key in loaded(), timeout=120)
+    page.wait_for_selector(f"#models tr[data-key='{key}'] button:has-text('Unload')", timeout=30_000)
+    page.click(f"#models tr[data-key='{key}'] button:has-text('Unload')")
+    wait_until(lambda: key not in loaded(), timeout=60)
+    assert page.console.errors == []
