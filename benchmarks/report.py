@@ -72,8 +72,9 @@ VERSUS_TARGETS = [
 QUIET = 0.10
 
 
-def _pairs(runs_a: list[dict], runs_b: list[dict], value) -> tuple[list[float], int]:
-    """Per repeat, value(run of a) / value(run of b); the quiet pairs if any were quiet, else all."""
+def _pairs(runs_a: list[dict], runs_b: list[dict], value) -> tuple[list[float], int, int]:
+    """Per repeat, value(run of a) / value(run of b): (the quiet pairs' ratios if any were quiet, else
+    all of them; how many were quiet; how many pairs there were)."""
     by_b = {r.get("repeat", i): r for i, r in enumerate(runs_b)}
     pairs = []
     for i, ra in enumerate(runs_a):
@@ -86,7 +87,7 @@ def _pairs(runs_a: list[dict], runs_b: list[dict], value) -> tuple[list[float], 
         quiet = all(r.get("other_cpu") is None or r["other_cpu"] <= QUIET for r in (ra, rb))
         pairs.append((va / vb, quiet))
     quiet = [x for x, q in pairs if q]
-    return (quiet or [x for x, _ in pairs]), len(quiet)
+    return (quiet or [x for x, _ in pairs]), len(quiet), len(pairs)
 
 
 def _median(xs):
@@ -105,10 +106,10 @@ def versus(a: dict, b: dict) -> dict:
     def add(key, desc, sec_a, sec_b, field, value):
         if not sec_a or not sec_b:
             return
-        ratios, n_quiet = _pairs(sec_a.get("runs", []), sec_b.get("runs", []), value)
+        ratios, n_quiet, n_pairs = _pairs(sec_a.get("runs", []), sec_b.get("runs", []), value)
         figures[key] = {"description": desc, "ours": sec_a.get(field), "theirs": sec_b.get(field),
                         "ratio": _median(ratios), "ratio_of_medians": _ratio(sec_a.get(field), sec_b.get(field)),
-                        "pairs": len(ratios), "quiet_pairs": n_quiet}
+                        "pairs": len(ratios), "quiet_pairs": n_quiet, "all_pairs": n_pairs}
 
     add("single", "1 stream, end-to-end tok/s", a.get("single"), b.get("single"), "e2e_tps",
         lambda r: r.get("e2e_tps") if not r.get("failure") else None)

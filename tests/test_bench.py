@@ -95,6 +95,7 @@ def test_every_scenario_runs_against_two_servers_side_by_side(tmp_path):
     assert {p.name for p in written} == {"hearth.json", "llama-server.json", "versus.json",
                                          "hearth-vs-llama-server.png"}
     v = report.load(tmp_path / "versus.json")
-    assert v["figures"]["single"]["pairs"] == 2 and v["figures"]["aggregate8"]["pairs"] == 2
+    # every repeat made a pair (how many of them were quiet depends on the machine the test runs on)
+    assert v["figures"]["single"]["all_pairs"] == 2 and v["figures"]["aggregate8"]["all_pairs"] == 2
     assert set(v["targets"]) == {"single", "aggregate8", "prefix_fresh", "cached_over_fresh", "burst8_worst_over_single"}
     assert all(t["value"] is not None for t in v["targets"].values())
