@@ -13,6 +13,7 @@ import llama_cpp as L
 import numpy as np
 
 from hearth.engine.api import ContextLengthExceeded, Embeddings
+from hearth.engine.embedding_engine import _set  # resolves the awaiting future on the event loop
 
 MAX_SEQS = 16  # inputs per decode
 
@@ -115,12 +116,3 @@ class Embedder:
             v = np.ctypeslib.as_array(L.llama_get_embeddings_seq(ctx, seq_id), shape=(dim,)).astype(np.float64)
             norm = np.linalg.norm(v)
             vectors[k] = (v / norm if norm > 0 else v).tolist()
-
-
-def _set(fut: asyncio.Future, result, error) -> None:
-    if fut.cancelled():
-        return
-    if error is not None:
-        fut.set_exception(error)
-    else:
-        fut.set_result(result)

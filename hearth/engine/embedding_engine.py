@@ -165,15 +165,18 @@ class EmbeddingEngine:
         job.left = len(job.inputs)
         self._ready.extend((job, i) for i in range(len(job.inputs)))
 
-    def step(self) -> bool:
-        """One llama_decode over as many waiting inputs as fit; False if there was nothing to do."""
+    def _admit_waiting(self) -> None:
         while True:
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
-                break
+                return
             if item is not None:
                 self._admit(item)
+
+    def step(self) -> bool:
+        """One llama_decode over as many waiting inputs as fit; False if there was nothing to do."""
+        self._admit_waiting()
         if not self._ready or self._ctx is None:
             return False
         L, b, group, n = self._L, self._batch, [], 0
@@ -222,13 +225,7 @@ class EmbeddingEngine:
             job.loop.call_soon_threadsafe(_set, job.future, result, None)
 
     def _fail_all(self, error: BaseException) -> None:
-        while True:
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                self._admit(item)
+        self._admit_waiting()
         while self._ready:
             job, _ = self._ready.popleft()
             self._finish(job, error)
