@@ -35,8 +35,8 @@ class TextTemplate:
         return self.head + _json(text).encode() + self.tail
 
 
-def _json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once: json.dumps with
+# these options would build an encoder per call (~4 us of a streamed token's ~100 us on the event loop)
 
 
 class EventStream(StreamingResponse):
