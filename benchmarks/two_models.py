@@ -4,6 +4,7 @@ streams against one model x 8 streams, measured in the same run, in alternation 
     python -m benchmarks.two_models                     # our server over a models dir of its own, ~2 min
     python -m benchmarks.two_models --base-url URL --models KEY_A,KEY_B
     scripts/bench --scenarios two-models                # the same inside the bench: a second instance of its model
+    python -m benchmarks.two_models --load-cost         # what loading B costs A's running streams
 
 Model B is a copy of the default GGUF under another key (a copy, not a link: its weights are other
 pages of memory, as another model's would be), loaded through POST /api/v1/models/load. Every stream
@@ -79,6 +80,46 @@ async def two_models(a: Target, b: Target, repeats: int = 3, max_tokens: int = N
             "target": TARGET, "met": ratio >= TARGET and not any(r["failures"] for r in runs)}
 
 
+async def _timed_stream(client: httpx.AsyncClient, target: Target, prompt: str, max_tokens: int) -> list[float]:
+    """The arrival times (perf_counter) of a completion stream's content chunks."""
+    body = {"model": target.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True}
+    times = []
+    async with client.stream("POST", target.base_url + "/completions", json=body) as resp:
+        resp.raise_for_status()
+        async for line in resp.aiter_lines():
+            if line.startswith("data:") and line[5:].strip() != "[DONE]":
+                times.append(time.perf_counter())
+    return times
+
+
+async def load_cost(a: Target, key_b: str, repeats: int = 3, streams: int = 4, log=print) -> dict:
+    """What loading a model costs the streams of another: `streams` streams run on A; one second in, model
+    B loads (POST /api/v1/models/load, unloaded after). Per repeat: the longest gap between two tokens of
+    a stream while B loaded, and A's aggregate tok/s during the load / before it."""
+    origin = a.base_url.removesuffix("/v1")
+    runs = []
+    async with make_client(streams + 2) as client:
+        for i in range(repeats):
+            tasks = [asyncio.create_task(_timed_stream(client, a, list_prompt(j), 512)) for j in range(streams)]
+            await asyncio.sleep(1.0)
+            t0 = time.perf_counter()
+            r = await client.post(f"{origin}/api/v1/models/load", json={"model": key_b}, timeout=300)
+            t1 = time.perf_counter()
+            r.raise_for_status()
+            arrivals = await asyncio.gather(*tasks)
+            await client.post(f"{origin}/api/v1/models/unload", json={"instance_id": r.json()["instance_id"]})
+            gaps = [y - x for ts in arrivals for x, y in zip(ts, ts[1:]) if y > t0 and x < t1]
+            before = sum(1 for ts in arrivals for t in ts if t0 - 0.8 <= t < t0) / 0.8
+            during = sum(1 for ts in arrivals for t in ts if t0 <= t < t1) / (t1 - t0)
+            runs.append({"load_s": t1 - t0, "worst_gap_s": max(gaps, default=None),
+                         "tps_before": before, "tps_during": during})
+            log(f"load-cost run {i + 1}/{repeats}: B loaded in {t1 - t0:.2f} s; A's worst gap between tokens "
+                f"meanwhile {max(gaps, default=float('nan')) * 1000:.0f} ms; A's tok/s during the load "
+                f"{during:.0f} / before {before:.0f} = {during / before:.2f}")
+    return {"runs": runs, "worst_gap_s": statistics.median(r["worst_gap_s"] for r in runs),
+            "during_over_before": statistics.median(r["tps_during"] / r["tps_before"] for r in runs)}
+
+
 async def on_server(target: Target, repeats: int, gate=None) -> dict:
     """scripts/bench --scenarios two-models: B is a second instance of the served model (`key:2`: its own
     llama.cpp model and context; the weights are pages of the same mmapped file), unloaded after."""
@@ -121,13 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-url", help="a Hearth server's /v1 URL (default: start our own)")
     p.add_argument("--models", help="KEY_A,KEY_B: two chat models on the server's disk (with --base-url)")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--load-cost", action="store_true", help="instead: what a load of B costs A's running streams")
     p.add_argument("--wait-quiet", type=float, default=60.0, metavar="SECONDS",
                    help="before each measured run, wait up to this long for other processes to leave the CPUs "
                         "(default: 60; 0: never wait)")
     args = p.parse_args(argv)
     if args.base_url:
         key_a, key_b = args.models.split(",")
-        return _report(args.base_url, key_a, key_b, args.repeats, Gate([], args.wait_quiet))
+        return _report(args.base_url, key_a, key_b, args.repeats, Gate([], args.wait_quiet), args.load_cost)
     from hearth.models import default_model_path
 
     from .server import OwnServer
@@ -137,13 +179,17 @@ def main(argv: list[str] | None = None) -> int:
         with OwnServer(str(root / "bench/model-a-GGUF" / default_model_path().name),
                        Path(tempfile.gettempdir()) / "hearth-bench-two-models.log",
                        extra_args=["--models-dir", str(root)]) as server:
-            return _report(server.base_url, key_a, key_b, args.repeats, Gate([server.proc.pid], args.wait_quiet))
+            return _report(server.base_url, key_a, key_b, args.repeats, Gate([server.proc.pid], args.wait_quiet),
+                           args.load_cost)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _report(base_url: str, key_a: str, key_b: str, repeats: int, gate: Gate) -> int:
+def _report(base_url: str, key_a: str, key_b: str, repeats: int, gate: Gate, cost: bool = False) -> int:
     origin = base_url.removesuffix("/v1")
+    if cost:
+        asyncio.run(load_cost(Target(base_url, ensure_loaded(origin, key_a)), key_b, repeats))
+        return 0
     a, b = Target(base_url, ensure_loaded(origin, key_a)), Target(base_url, ensure_loaded(origin, key_b))
     result = asyncio.run(two_models(a, b, repeats, gate=gate))
     print(f"two models x 4 streams: {result['two_models_2x4']:.1f} tok/s aggregate; one model x 8 streams (same run): "
