@@ -157,6 +157,12 @@ def _no_cors(code: int, headers: dict, only_errors: bool = False) -> None:
         del headers[key]
 
 
+def _past_max_tokens(body: dict) -> None:
+    """Not dropped: without a limit a server's default runs to its context ceiling (minutes per case)."""
+    if isinstance(body.get("max_tokens"), int) and body["max_tokens"] > 0:
+        body["max_tokens"] += 32
+
+
 def _strip_system(body: dict) -> None:
     body["messages"] = [m for m in body.get("messages", []) if not (isinstance(m, dict) and m.get("role") in ("system", "developer"))]
 
@@ -471,8 +477,8 @@ MUTANTS: list[Mutant] = [
     Mutant("model_object_missing", "GET /models entries lose `object` and `owned_by`", ("models.list", "fuzz.models_list"),
            on_response=edit_body(MODELS, lambda b: [(d.pop("object", None), d.pop("owned_by", None)) for d in b.get("data", [])], method="GET")),
     # sampling parameters ignored
-    Mutant("ignore_max_tokens", "max_tokens ignored", ("chat.max_tokens", "completions.max_tokens"),
-           on_request=both(drop(CHAT, "max_tokens"), drop(COMPLETIONS, "max_tokens"))),
+    Mutant("ignore_max_tokens", "max_tokens not honoured (answers run 32 tokens past it)", ("chat.max_tokens", "completions.max_tokens"),
+           on_request=both(edit_request(CHAT, _past_max_tokens), edit_request(COMPLETIONS, _past_max_tokens))),
     Mutant("ignore_temperature", "temperature ignored (always greedy)", ("chat.seed", "completions.seed", "chat.n"),
            on_request=both(set_fields(CHAT, temperature=0), set_fields(COMPLETIONS, temperature=0))),
     Mutant("ignore_seed", "seed ignored", ("chat.seed", "completions.seed"),
@@ -562,7 +568,7 @@ MUTANTS: list[Mutant] = [
            on_request=drop(COMPLETIONS, "logprobs")),
     Mutant("ignore_logit_bias", "logit_bias ignored", ("logit_bias.force_and_ban", "logit_bias.out_of_vocabulary"),
            on_request=both(drop(CHAT, "logit_bias"), drop(COMPLETIONS, "logit_bias"))),
-    # tools (parity's cases)
+    # tools (parity's cases). CI runs each case under the first mutant listing it: cheap catchers come first
     Mutant("tool_calls_as_text", "calls left as raw text in `content`, not parsed into `tool_calls`",
            ("tools.required", "tools.named", "tools.parallel_false"), on_response=edit_body(CHAT, _calls_as_text)),
     Mutant("tool_finish_stop", "finish_reason `stop` instead of `tool_calls` beside calls (plain and streamed)",
@@ -594,12 +600,12 @@ MUTANTS: list[Mutant] = [
     # structured output (parity's cases)
     Mutant("ignore_json_object", "response_format json_object ignored", ("structured.json_object",),
            on_request=edit_request(CHAT, _when(_format_is("json_object"), lambda b: b.pop("response_format")))),
-    Mutant("json_schema_as_json_object", "a json_schema enforced as any JSON object (the schema ignored)",
-           ("structured.json_schema.strict", "structured.json_schema.not_strict", "structured.json_schema.stream"),
-           on_request=edit_request(CHAT, _when(_format_is("json_schema"), lambda b: b.update(response_format={"type": "json_object"})))),
     Mutant("structured_content_not_json", "a constrained answer cut by a character, finish_reason still stop",
-           ("structured.json_object", "structured.json_schema.strict", "structured.json_schema.not_strict"),
+           ("structured.json_schema.strict", "structured.json_schema.not_strict", "structured.json_object"),
            on_response=_broken_json_content),
+    Mutant("json_schema_as_json_object", "a json_schema enforced as any JSON object (the schema ignored)",
+           ("structured.json_schema.stream", "structured.json_schema.strict", "structured.json_schema.not_strict"),
+           on_request=edit_request(CHAT, _when(_format_is("json_schema"), lambda b: b.update(response_format={"type": "json_object"})))),
     Mutant("ignore_json_schema_streamed", "json_schema ignored when streaming", ("structured.json_schema.stream",),
            on_request=edit_request(CHAT, _when(_format_is("json_schema", stream=True), lambda b: b.pop("response_format")))),
     Mutant("unenforceable_schema_accepted", "a schema keyword that cannot be enforced is dropped silently (200, not 400)",
