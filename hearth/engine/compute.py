@@ -95,7 +95,7 @@ class Compute:
                     progressed |= bool(engine.step())
                 except Exception:
                     log.exception("hearth: a step of %s failed; ending its requests", _name(engine))
-                    engine.abort()
+                    _abort(engine)
                 self._apply_changes()  # a close waits for at most one step
             if not progressed:
                 time.sleep(0.001)  # work that cannot move yet (e.g. waiting on a copy): never spin hot
@@ -106,8 +106,15 @@ def _has_work(engine: "Steppable") -> bool:
         return engine.has_work()
     except Exception:
         log.exception("hearth: %s could not take its requests in; ending them", _name(engine))
-        engine.abort()
+        _abort(engine)
         return False
+
+
+def _abort(engine: "Steppable") -> None:
+    try:
+        engine.abort()
+    except Exception:  # the loop serves every other model: it must not die with this one
+        log.exception("hearth: ending the requests of %s failed", _name(engine))
 
 
 def _name(engine) -> str:
