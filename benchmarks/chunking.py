@@ -2,10 +2,9 @@
 
     .venv/bin/python -m benchmarks.chunking [--sizes 32,64,128,256,512] [--repeats 3] [--threads 2]
 
-The engine evaluates a prompt in calls aligned to multiples of CHUNK from position 0, one
-`llama_decode` per chunk, and reuses cached cells only up to a CHUNK boundary, so that a cached
-prefix and a fresh one give bit-identical logits (llama.cpp's CPU kernels may round differently
-with the number of rows in a call). This measures, over the engine's own context settings
+Chunk sizes for prefill, and whether cached and fresh prefixes stay bit-identical (llama.cpp's CPU
+kernels round differently in calls of < 64 rows than in larger ones; the engine's cut is in
+hearth/engine/prefix_cache.py, and tests/engine/test_prefill_calls.py checks it). This measures, over the engine's own context settings
 (`Runner`: non-unified KV, 16 streams, n_batch 512):
 
 - prefill time of a fresh ~1,000-token chat prompt evaluated in aligned chunks of each size;

@@ -6,18 +6,31 @@ reuses the longest common prefix found in ANY slot, running or idle: an idle slo
 place (its tail trimmed), a running one is copied (`seq_cp`) into a free slot. Eviction is least
 recently used among idle slots only, so a running sequence's cells are never touched.
 
-Exactness: llama.cpp's CPU kernels round differently depending on how many rows a call holds, so
-prompts are always evaluated in chunks aligned to multiples of CHUNK positions, and only cells that
-such chunks computed (`n_exact`: prompt tokens, not generated ones) are reused, cut down to a CHUNK
-boundary. A reused prefix is then bit-identical to the one the request would have computed itself.
+Exactness: llama.cpp's CPU kernels round differently in calls of fewer than MIN_CALL rows than in
+larger ones, and within each of the two regimes a row's result does not depend on the call's size
+(measured here with SmolLM2 Q4_1: every cut of a 1,031-token prompt into calls of 64..512 rows gave
+bit-identical logits, and so did every cut into calls of 7..48 rows; the two differ). So a prompt's
+whole MIN_CALL-blocks before its last token (`big_part`) are evaluated in calls of whole blocks (up
+to n_batch rows), and the rest, 1..MIN_CALL tokens, in calls of SMALL_CALL rows at most. Which regime
+computes a position then depends only on the prompt; only big-call cells (`n_exact`) are reused, cut
+to a block boundary, so a reused prefix is bit-identical to the one the request would have computed.
 """
 from __future__ import annotations
 
-CHUNK = 32  # prompt evaluation granularity (positions [k*CHUNK, (k+1)*CHUNK) in one call)
+MIN_CALL = 64  # rows from which a call takes the large-batch kernels; also the reuse granularity
+SMALL_CALL = 32  # rows per call for a prompt's last, partial block
 
 
-def usable(n: int) -> int:
-    return n - n % CHUNK
+def big_part(n_prompt: int) -> int:
+    """Leading positions of an n_prompt-token prompt evaluated in big calls: its whole blocks before its last token."""
+    return (n_prompt - 1) // MIN_CALL * MIN_CALL
+
+
+def reusable(n_common: int, n_exact: int, n_prompt: int) -> int:
+    """How many cached cells a prompt may take from a slot holding n_common of its tokens, of which
+    n_exact were computed by big calls: within both big parts, at a block boundary."""
+    n = min(n_common, n_exact, big_part(n_prompt))
+    return n - n % MIN_CALL
 
 
 def lcp(a: list[int], b: list[int]) -> int:
@@ -41,7 +54,7 @@ class Slot:
     def __init__(self, id: int):
         self.id = id
         self.tokens: list[int] = []  # whose KV cells this slot holds, positions 0..n-1
-        self.n_exact = 0  # leading positions computed by aligned prompt chunks (reusable)
+        self.n_exact = 0  # leading positions computed by big calls (reusable)
         self.seq = None  # the running Sequence that owns it, or None (idle: a cache entry)
         self.stamp = 0  # last use, for LRU
 
@@ -58,26 +71,24 @@ class PrefixCache:
         return any(s.seq is None for s in self.slots)
 
     def best(self, prompt: list[int], exclude=None) -> tuple[Slot | None, int]:
-        """The slot holding the longest prefix of `prompt` (at most len-1: the last token is evaluated)."""
-        limit = len(prompt) - 1
+        """The slot holding the longest reusable prefix of `prompt`."""
         best, best_n = None, 0
         for s in self.slots:
-            if s is exclude or not s.tokens:
+            if s is exclude or not s.n_exact:
                 continue
-            n = usable(min(lcp(s.tokens, prompt), limit, s.n_exact))
+            n = reusable(lcp(s.tokens, prompt), s.n_exact, len(prompt))
             if n > best_n or (n == best_n and n and best is not None and best.seq is not None and s.seq is None):
                 best, best_n = s, n
         return best, best_n
 
     def best_future(self, prompt: list[int]):
         """A sequence still prefilling a prompt that shares more with `prompt` than is cached yet."""
-        limit = len(prompt) - 1
         best, best_n = None, 0
         for s in self.slots:
             q = s.seq
             if q is None or q.n_done >= len(q.prompt) or q.wait is not None:
                 continue
-            n = usable(min(lcp(q.prompt, prompt), limit))
+            n = reusable(lcp(q.prompt, prompt), big_part(len(q.prompt)), len(prompt))
             if n > best_n:
                 best, best_n = s, n
         return best, best_n

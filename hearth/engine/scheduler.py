@@ -1,9 +1,9 @@
 """Admission and batch building: which sequences run, and what each step evaluates.
 
 A step's plan is one token of every decoding sequence (one llama_decode), then prompt chunks of
-sequences being prefilled (one llama_decode each, aligned to CHUNK positions). While streams are
-decoding, prompt evaluation is capped at PREFILL_CHUNK tokens per step, so a long prompt delays the
-running streams by a bounded amount per token. The scheduler never runs the model: the runner
+sequences being prefilled (one llama_decode each, cut as prefix_cache.py explains: big calls, then
+the prompt's tail in small ones). While streams are decoding, prompt evaluation is capped at about
+PREFILL_BUDGET tokens per step, so a long prompt delays the running streams by a bounded amount per token. The scheduler never runs the model: the runner
 executes the plan, then `postprocess` records what it put in the KV cache.
 """
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from hearth.engine.api import FinishReason
-from hearth.engine.prefix_cache import CHUNK, PrefixCache, lcp
+from hearth.engine.prefix_cache import MIN_CALL, SMALL_CALL, PrefixCache, big_part, lcp
 from hearth.engine.sequence import Sequence, Status
 
-PREFILL_CHUNK = 2 * CHUNK  # prompt tokens per step while other sequences are decoding
+PREFILL_BUDGET = MIN_CALL  # prompt tokens per step while other sequences are decoding (one big call)
 COALESCE_MIN = 16  # wait for a concurrent prefill only when it saves at least this many tokens
 
 
@@ -38,6 +38,19 @@ class Plan:
 
     def __bool__(self) -> bool:
         return bool(self.decode or self.prefill)
+
+
+def prompt_calls(start: int, n: int, budget: int, max_rows: int) -> list[tuple[int, int]]:
+    """This step's calls for prompt positions [start, n), about `budget` rows: whole blocks of the big
+    part in calls of at least one block and at most max_rows rows, then the rest in SMALL_CALLs."""
+    big, calls = big_part(n), []
+    per_call = max(MIN_CALL, min(budget, max_rows) // MIN_CALL * MIN_CALL)
+    while budget > 0 and start < n:
+        end = min(big, start + per_call) if start < big else min(n, start + SMALL_CALL)
+        calls.append((start, end))
+        budget -= end - start
+        start = end
+    return calls
 
 
 class Scheduler:
@@ -98,7 +111,7 @@ class Scheduler:
             self.waiting = deque(s for s in self.waiting if not s.cancelled)
         self._admit()
         plan = Plan(decode=[s for s in self.running if s.status is Status.DECODE])
-        budget = PREFILL_CHUNK if plan.decode else self.runner.n_batch
+        budget = PREFILL_BUDGET if plan.decode else self.runner.n_batch
         for seq in [s for s in self.running if s.status is Status.PREFILL]:
             if budget <= 0:
                 break
@@ -106,13 +119,10 @@ class Scheduler:
                 self._resolve_wait(seq)
                 if seq.wait is not None:
                     continue
-            start, n = seq.n_done, len(seq.prompt)
-            while budget > 0 and start < n:
-                end = min(n, start - start % CHUNK + CHUNK)  # aligned: the same cut on every path
-                no_tokens = seq.params.max_tokens is not None and seq.params.max_tokens <= 0
-                plan.prefill.append(Chunk(seq, start, end, sample=end == n and not no_tokens))
+            no_tokens = seq.params.max_tokens is not None and seq.params.max_tokens <= 0
+            for start, end in prompt_calls(seq.n_done, len(seq.prompt), budget, self.runner.n_batch):
+                plan.prefill.append(Chunk(seq, start, end, sample=end == len(seq.prompt) and not no_tokens))
                 budget -= end - start
-                start = end
         return plan
 
     def postprocess(self, plan: Plan) -> None:
@@ -126,7 +136,8 @@ class Scheduler:
             self.stats["decode_calls"] += 1
             seq, slot = c.seq, c.seq.slot
             slot.tokens.extend(seq.prompt[c.start : c.end])
-            slot.n_exact = len(slot.tokens)
+            if c.end - c.start >= MIN_CALL:
+                slot.n_exact = c.end
             seq.n_done = c.end
             self.stats["prefill_tokens"] += c.end - c.start
             if c.end == len(seq.prompt):
