@@ -7,30 +7,39 @@ place (its tail trimmed), a running one is copied (`seq_cp`) into a free slot. E
 recently used among idle slots only, so a running sequence's cells are never touched.
 
 Exactness: llama.cpp's CPU kernels round differently in calls of fewer than MIN_CALL rows than in
-larger ones, and within each of the two regimes a row's result does not depend on the call's size
-(measured here with SmolLM2 Q4_1: every cut of a 1,031-token prompt into calls of 64..512 rows gave
-bit-identical logits, and so did every cut into calls of 7..48 rows; the two differ). So a prompt's
-whole MIN_CALL-blocks before its last token (`big_part`) are evaluated in calls of whole blocks (up
-to n_batch rows), and the rest, 1..MIN_CALL tokens, in calls of SMALL_CALL rows at most. Which regime
-computes a position then depends only on the prompt; only big-call cells (`n_exact`) are reused, cut
-to a block boundary, so a reused prefix is bit-identical to the one the request would have computed.
+larger ones, and within each of the two regimes a row's result does not depend on the call's size or
+cut (measured here with SmolLM2 Q4_1: every cut of a 1,031-token prompt into calls of 64..512 rows
+gave bit-identical logits, and so did every cut into calls of 7..48 rows; the two differ). So which
+regime computes a position depends only on the prompt: positions before `split(n)` in big calls, the
+rest (the last one or two MIN_CALL-blocks, 65..128 tokens) in small ones. A slot remembers the split
+its cells were computed with; a prompt with the same split may reuse all of them (a system prompt
+shared by questions of similar length: every shared token), any other prompt only big-call cells
+within its own big part, and only where the rest of its big part is empty or a big call again
+(`reusable`). A reused prefix is then bit-identical to the one the request would have computed.
 """
 from __future__ import annotations
 
-MIN_CALL = 64  # rows from which a call takes the large-batch kernels; also the reuse granularity
-SMALL_CALL = 32  # rows per call for a prompt's last, partial block
+MIN_CALL = 64  # rows from which a call takes the large-batch kernels
+SMALL_CALL = 32  # rows per call in the small regime
 
 
-def big_part(n_prompt: int) -> int:
-    """Leading positions of an n_prompt-token prompt evaluated in big calls: its whole blocks before its last token."""
-    return (n_prompt - 1) // MIN_CALL * MIN_CALL
+def split(n_prompt: int) -> int:
+    """Where an n_prompt-token prompt's small calls start: before the block holding its last token
+    and the block before that (0: the prompt is all small calls)."""
+    return max(0, ((n_prompt - 1) // MIN_CALL - 1) * MIN_CALL)
 
 
-def reusable(n_common: int, n_exact: int, n_prompt: int) -> int:
-    """How many cached cells a prompt may take from a slot holding n_common of its tokens, of which
-    n_exact were computed by big calls: within both big parts, at a block boundary."""
-    n = min(n_common, n_exact, big_part(n_prompt))
-    return n - n % MIN_CALL
+def reusable(n_common: int, n_exact: int, cells_split: int, n_prompt: int) -> int:
+    """How many cached cells a prompt may take from a slot holding n_common of its tokens, n_exact of
+    them prompt cells computed with split `cells_split`."""
+    big = split(n_prompt)
+    if cells_split == big:  # every cell in the regime this prompt would compute it in
+        n = min(n_common, n_exact, n_prompt - 1)
+    else:  # big-call cells only, within this prompt's big part
+        n = min(n_common, n_exact, cells_split, big)
+    if 0 < big - n < MIN_CALL:  # the rest of the big part must be one big call or nothing
+        n = max(0, big - MIN_CALL)
+    return n if n >= SMALL_CALL else 0  # a shorter prefix saves less than copying a stream costs
 
 
 def lcp(a: list[int], b: list[int]) -> int:
@@ -49,12 +58,13 @@ def lcp(a: list[int], b: list[int]) -> int:
 
 
 class Slot:
-    __slots__ = ("id", "tokens", "n_exact", "seq", "stamp")
+    __slots__ = ("id", "tokens", "n_exact", "split", "seq", "stamp")
 
     def __init__(self, id: int):
         self.id = id
         self.tokens: list[int] = []  # whose KV cells this slot holds, positions 0..n-1
-        self.n_exact = 0  # leading positions computed by big calls (reusable)
+        self.n_exact = 0  # leading positions computed as prompt (reusable; generated ones are not)
+        self.split = 0  # the split those prompt cells were computed with (see split())
         self.seq = None  # the running Sequence that owns it, or None (idle: a cache entry)
         self.stamp = 0  # last use, for LRU
 
@@ -76,7 +86,7 @@ class PrefixCache:
         for s in self.slots:
             if s is exclude or not s.n_exact:
                 continue
-            n = reusable(lcp(s.tokens, prompt), s.n_exact, len(prompt))
+            n = reusable(lcp(s.tokens, prompt), s.n_exact, s.split, len(prompt))
             if n > best_n or (n == best_n and n and best is not None and best.seq is not None and s.seq is None):
                 best, best_n = s, n
         return best, best_n
@@ -88,7 +98,7 @@ class PrefixCache:
             q = s.seq
             if q is None or q.n_done >= len(q.prompt) or q.wait is not None:
                 continue
-            n = reusable(lcp(q.prompt, prompt), big_part(len(q.prompt)), len(prompt))
+            n = reusable(lcp(q.prompt, prompt), len(q.prompt), split(len(q.prompt)), len(prompt))
             if n > best_n:
                 best, best_n = s, n
         return best, best_n
@@ -120,6 +130,7 @@ class PrefixCache:
             elif target.tokens:
                 self.evictions += 1
             self.load(target, src, n)
+        target.split = split(len(seq.prompt))  # its cells [0, n) agree with this split (reusable())
         target.seq = seq
         target.stamp = self._clock
         seq.slot = target
@@ -128,7 +139,7 @@ class PrefixCache:
     def _move(self, src: Slot, dst: Slot) -> None:
         """dst takes over src's cached cells (src is about to be overwritten)."""
         self.runner.seq_copy_prefix(src.id, dst.id, len(src.tokens))
-        dst.tokens, dst.n_exact, dst.stamp = src.tokens, src.n_exact, src.stamp
+        dst.tokens, dst.n_exact, dst.split, dst.stamp = src.tokens, src.n_exact, src.split, src.stamp
         self.copies += 1
 
     def load(self, target: Slot, src: Slot | None, n: int) -> None:

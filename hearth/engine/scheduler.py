@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from hearth.engine.api import FinishReason
-from hearth.engine.prefix_cache import MIN_CALL, SMALL_CALL, PrefixCache, big_part, lcp
+from hearth.engine.prefix_cache import MIN_CALL, SMALL_CALL, PrefixCache, lcp, split
 from hearth.engine.sequence import Sequence, Status
 
 PREFILL_BUDGET = MIN_CALL  # prompt tokens per step while other sequences are decoding (one big call)
@@ -41,15 +41,21 @@ class Plan:
 
 
 def prompt_calls(start: int, n: int, budget: int, max_rows: int) -> list[tuple[int, int]]:
-    """This step's calls for prompt positions [start, n), about `budget` rows: whole blocks of the big
-    part in calls of at least one block and at most max_rows rows, then the rest in SMALL_CALLs."""
-    big, calls = big_part(n), []
-    per_call = max(MIN_CALL, min(budget, max_rows) // MIN_CALL * MIN_CALL)
+    """This step's calls for prompt positions [start, n), about `budget` rows: the big part in calls of
+    MIN_CALL..max_rows rows that never leave a shorter rest of it, then the rest in SMALL_CALLs."""
+    big, calls = split(n), []
+    per_call = max(MIN_CALL, min(budget, max_rows))
     while budget > 0 and start < n:
-        end = min(big, start + per_call) if start < big else min(n, start + SMALL_CALL)
-        calls.append((start, end))
-        budget -= end - start
-        start = end
+        if start < big:
+            rest = big - start
+            size = min(rest, per_call)
+            if 0 < rest - size < MIN_CALL:
+                size = rest if rest <= max_rows else rest - MIN_CALL
+        else:
+            size = min(n - start, SMALL_CALL)
+        calls.append((start, start + size))
+        budget -= size
+        start += size
     return calls
 
 
@@ -136,8 +142,7 @@ class Scheduler:
             self.stats["decode_calls"] += 1
             seq, slot = c.seq, c.seq.slot
             slot.tokens.extend(seq.prompt[c.start : c.end])
-            if c.end - c.start >= MIN_CALL:
-                slot.n_exact = c.end
+            slot.n_exact = c.end
             seq.n_done = c.end
             self.stats["prefill_tokens"] += c.end - c.start
             if c.end == len(seq.prompt):

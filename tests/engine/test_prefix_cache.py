@@ -56,9 +56,9 @@ def test_a_burst_of_identical_prefixes_prefills_once(engine):
     results = run(burst())
     prefilled = delta(engine, before, "prefill_tokens")
     longest = max(g.prompt_tokens for _, _, g in results)
-    # the shared part is evaluated once; each other request evaluates only its own question plus
-    # what lies between the last block boundary of the shared part and its question (< MIN_CALL)
-    assert prefilled <= longest + (n - 1) * (MIN_CALL + 16), (prefilled, longest)
+    # the shared part is evaluated once; each other request evaluates only its own question, plus at
+    # most the last two blocks of the shared part when its split differs (prefix_cache.split)
+    assert prefilled <= longest + (n - 1) * (2 * MIN_CALL + 16), (prefilled, longest)
     assert prefilled < 2 * longest  # without coalescing: n * longest
     assert delta(engine, before, "coalesced") + delta(engine, before, "cache_hits") >= n - 1
     # and each got the same text as it gets alone (now from the cache)
@@ -73,8 +73,9 @@ def test_conversation_turns_reuse_the_previous_turn(engine):
     q2 = q1 + (ChatMessage("assistant", reply), ChatMessage("user", "Why that one?"))
     g2 = run(collect(engine, Prompt(messages=q2), greedy(4)))[2]
     cached = delta(engine, before, "cached_prompt_tokens")
-    # the previous prompt's cells, up to its last block boundary (generated cells are not exact)
-    assert cached >= g1.prompt_tokens - MIN_CALL
+    # the previous prompt's big-call cells (generated cells are not exact; the new turn is longer, so
+    # its split is later and the previous prompt's last one or two blocks, computed small, are not reused)
+    assert cached >= g1.prompt_tokens - 2 * MIN_CALL
     assert cached + delta(engine, before, "prefill_tokens") == g2.prompt_tokens
 
 
