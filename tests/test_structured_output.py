@@ -114,16 +114,40 @@ def test_required_tool_call(client):
     valid_calls(choice.message.tool_calls)
 
 
-def test_parallel_calls_are_each_valid(client):
-    """SmolLM2 tends to repeat a call until max_tokens: every complete call must still be valid."""
+def distinct_valid_calls(choice):
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    valid_calls(choice.message.tool_calls)
+    seen = [(c.function.name, c.function.arguments) for c in choice.message.tool_calls]
+    assert len(set(seen)) == len(seen)  # a verbatim repeat ends the answer and is not reported
+    return seen
+
+
+def test_required_with_parallel_calls_ends_with_complete_calls(client):
+    """Left alone SmolLM2 calls get_weather again and again until max_tokens (the last call cut short):
+    the answer ends at the first verbatim repeat of an earlier call, and the grammar bounds the calls."""
+    plain = client.chat.completions.create(model="m", messages=ASK, tools=[WEATHER, TIME], tool_choice="required",
+                                           temperature=0, max_tokens=300)
+    seen = distinct_valid_calls(plain.choices[0])
+    assert len(seen) > 1  # this model does make parallel calls here (else the test proves nothing)
+    chunks = list(client.chat.completions.create(model="m", messages=ASK, tools=[WEATHER, TIME], temperature=0,
+                                                 tool_choice="required", max_tokens=300, stream=True))
+    calls: dict[int, list[str]] = {}
+    for c in chunks:
+        for tc in (c.choices[0].delta.tool_calls or []) if c.choices else []:
+            if tc.id is not None:
+                assert tc.index not in calls and tc.function.arguments == ""
+                calls[tc.index] = [tc.function.name, ""]
+            else:
+                calls[tc.index][1] += tc.function.arguments
+    assert [tuple(calls[i]) for i in sorted(calls)] == seen  # the repeat was never streamed either
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_required_sampled_parallel_calls_end_with_complete_calls(client, seed):
     r = client.chat.completions.create(model="m", messages=ASK, tools=[WEATHER, TIME], tool_choice="required",
-                                       temperature=0, max_tokens=100)
-    choice = r.choices[0]
-    assert choice.finish_reason in ("tool_calls", "length") and choice.message.content is None
-    calls = choice.message.tool_calls
-    if choice.finish_reason == "length" and len(calls) > 1:
-        calls = calls[:-1]  # the last one may be cut short
-    valid_calls(calls)
+                                       seed=seed, temperature=1.0, max_tokens=400)
+    distinct_valid_calls(r.choices[0])
 
 
 def test_named_tool_choice_and_no_parallel_calls(client):

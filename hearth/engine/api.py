@@ -150,7 +150,10 @@ class ToolCallParser(Protocol):
     """One sequence's tool-call parser: the last output processor, after detokenisation and stop strings,
     on the engine thread. It sees the content text exactly as it would otherwise be emitted, and splits
     it into content and tool-call fragments. The sequence ends with TOOL_CALLS instead of STOP when it
-    reported any call."""
+    reported any call. `done` True after a `feed`: the answer is over (hearth/engine/tool_parser.py ends
+    it at a verbatim repeat of an earlier call); the engine ends the sequence there, as at a stop string."""
+
+    done: bool
 
     def feed(self, text: str) -> tuple[str, Sequence[ToolCallDelta]]: ...
 
