@@ -63,6 +63,19 @@ def required(t: Target) -> None:
     check_calls(choice.message.tool_calls, set(SCHEMAS))
 
 
+@case("tools.parallel_ends", R, "tools", "hearth")
+def parallel_ends(t: Target) -> None:
+    """tool_choice "required" with parallel calls allowed (the default): the answer still ends with
+    complete, valid, distinct calls and finish_reason tool_calls, not calls repeated until max_tokens
+    (Hearth's policy: a verbatim repeat of an earlier call ends the answer; at most 16 calls)."""
+    _, parsed = create(t, tools=TOOLS, tool_choice="required", max_tokens=400)
+    choice = parsed.choices[0]
+    expect(choice.finish_reason == "tool_calls", f"finish_reason {choice.finish_reason!r}, expected 'tool_calls'")
+    check_calls(choice.message.tool_calls, set(SCHEMAS))
+    seen = [(c.function.name, c.function.arguments) for c in choice.message.tool_calls]
+    expect(len(set(seen)) == len(seen), f"the same call repeated verbatim: {seen}")
+
+
 @case("tools.named", R, "tools", "openai")
 def named(t: Target) -> None:
     """A named tool_choice forces that function (the question asks for the other one)."""

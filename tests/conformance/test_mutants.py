@@ -19,6 +19,7 @@ AWAITING_A_MUTANT = {
     "tools.stream", "tools.unknown_named", "structured.json_object", "structured.json_schema.strict",
     "structured.json_schema.not_strict", "structured.json_schema.stream", "structured.unsupported_feature",
     "lmstudio.list", "lmstudio.load_unload", "lmstudio.errors",
+    "tools.parallel_ends", "structured.completions", "logprobs.completions.echo",
 }
 
 
