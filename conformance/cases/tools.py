@@ -85,9 +85,11 @@ def named(t: Target) -> None:
 
 @case("tools.parallel_false", R, "tools", "openai")
 def parallel_false(t: Target) -> None:
-    """parallel_tool_calls false: at most one call, across several sampled answers."""
-    for seed in (1, 2, 3):
-        _, parsed = create(t, tools=TOOLS, tool_choice="required", parallel_tool_calls=False, temperature=1.0, seed=seed)
+    """parallel_tool_calls false: at most one call, across several answers (the greedy one is where a small
+    model allowed parallel calls makes several distinct ones; sampled ones often end at a verbatim repeat)."""
+    for seed, temperature in ((11, 0), (1, 1.0), (2, 1.0), (3, 1.0)):
+        _, parsed = create(t, tools=TOOLS, tool_choice="required", parallel_tool_calls=False, temperature=temperature,
+                           seed=seed)
         calls = parsed.choices[0].message.tool_calls or []
         expect(len(calls) == 1, f"{len(calls)} calls with parallel_tool_calls false (seed {seed})")
         check_calls(calls, set(SCHEMAS))
