@@ -80,9 +80,10 @@ class LlamaEngine:
         self._thread.start()
 
     def close(self) -> None:
-        """Final: later requests get ModelNotLoaded."""
-        self.state = LoadState.EMPTY
-        self._closing = True
+        """Final: later requests get ModelNotLoaded. During a load, the model is freed once it has loaded."""
+        with self._lock:  # a load ending now must not report READY afterwards (see _main)
+            self._closing = True
+            self.state = LoadState.EMPTY
         self._inbox.put(None)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
@@ -125,7 +126,9 @@ class LlamaEngine:
             log.debug("hearth: loading the model failed", exc_info=True)
             self.state = LoadState.FAILED
             return
-        self.state = LoadState.READY
+        with self._lock:
+            if not self._closing:  # closed while loading: stays EMPTY, and the loop below frees the model
+                self.state = LoadState.READY
         sched, runner = self._scheduler, self._llama[1]
         inbox = self._inbox
         while not self._closing:
