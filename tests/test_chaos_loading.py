@@ -1,5 +1,6 @@
 """Chaos during a model load: clients vanish while the model they named loads just in time, a load's
-own client leaves, a load is unloaded or the server shut down half-way. Afterwards nothing is orphaned
+own client leaves, a load is unloaded or the server shut down half-way, a model on disk is corrupt.
+Afterwards nothing is orphaned
 (no load left running, every engine made for the model either serving or closed with its thread gone),
 the model loaded once or not at all, every counter is back to 0, and the server keeps serving.
 
@@ -21,6 +22,7 @@ import pytest
 import uvicorn
 
 from conftest import free_port
+from gguf_files import write_gguf
 from hearth.app import create_app
 from hearth.engine import LoadState
 from hearth.engine import model as model_module
@@ -74,6 +76,16 @@ def models_dir(tmp_path_factory):
     for rel in (SMOL, "test/Second-GGUF/second-Q4_1.gguf", "test/Third-GGUF/third-Q4_1.gguf"):
         (root / rel).parent.mkdir(parents=True)
         (root / rel).symlink_to(default_model_path())
+    # corrupt models beside them: the first 2 MB of the real one (header whole, tensors missing), the same
+    # with a string length overwritten, and a well-formed GGUF of an architecture llama.cpp does not know
+    with open(default_model_path(), "rb") as f:
+        head = bytearray(f.read(2 << 20))
+    for folder in ("Truncated", "Corrupt", "Odd"):
+        (root / f"test/{folder}-GGUF").mkdir(parents=True)
+    (root / "test/Truncated-GGUF/truncated-Q4_1.gguf").write_bytes(bytes(head))
+    head[24:32] = b"\xee" * 8
+    (root / "test/Corrupt-GGUF/corrupt-Q4_1.gguf").write_bytes(bytes(head))
+    write_gguf(root / "test/Odd-GGUF/odd-Q4_1.gguf", {"general.architecture": "hearth-nonsense"}, [("w", [4, 4])])
     return root
 
 
@@ -213,6 +225,29 @@ def test_a_load_left_by_its_client_and_unloaded_half_way(live, held):
     assert engine.state is LoadState.EMPTY and not engine._thread.is_alive()  # closed, its model freed
     assert "third" not in registry.instances
     assert (registry.counters["loads"], registry.counters["unloads"]) == (loads + 1, unloads + 1)
+    assert_all_idle(port, registry)
+
+
+def test_a_corrupt_model_on_disk_is_a_clear_error_and_the_others_keep_serving(live):
+    """A header that cannot be read keeps its file out of the list (the scan survives it); a file cut
+    short, or one llama.cpp cannot load, fails its load with the reason, once (not reloaded by every
+    request), its engine closed; the other models serve on."""
+    port, registry, engines = live
+    origin = f"http://127.0.0.1:{port}"
+    keys = [m["key"] for m in httpx.get(f"{origin}/api/v1/models").json()["models"]]
+    assert {"truncated", "odd"} <= set(keys) and "corrupt" not in keys
+    failures = registry.counters["load_failures"]
+    for key, why in (("truncated", "is truncated: its header describes"), ("odd", "llama.cpp could not load")):
+        r = httpx.post(f"{origin}/api/v1/models/load", json={"model": key}, timeout=120)
+        assert r.status_code == 500, r.text
+        error = r.json()["error"]
+        assert error["code"] == "model_load_failed" and why in error["message"]
+        r = httpx.post(f"{origin}/v1/chat/completions", json={"model": key, **CHAT}, timeout=120)
+        assert r.status_code == 500 and why in r.json()["error"]["message"]
+    assert registry.counters["load_failures"] == failures + 2
+    for name in ("Truncated-GGUF", "Odd-GGUF"):
+        [engine] = engines_of(engines, name)
+        assert engine.state is not LoadState.READY and not engine._thread.is_alive()
     assert_all_idle(port, registry)
 
 
