@@ -51,7 +51,7 @@ async def create(body: dict):
                 yield common.dump(response([choice(i, text)], with_usage_field=include_usage))
         async for d in choices.deltas(gens):
             if d.finish_reason == choices.FAILED:
-                yield sse.failure_event()
+                yield sse.failure_event(d.error)
                 return
             if d.finish_reason is None and req.logprobs is None:
                 yield text_event(d.index, d.text)

@@ -190,6 +190,7 @@ class Generation(Protocol):
     prompt_tokens: int
     completion_tokens: int
     finish_reason: FinishReason | None  # set when iteration ends
+    started: bool  # admitted into the batch (its prompt evaluated or being evaluated), not only queued
 
     def __aiter__(self) -> AsyncIterator[Delta]:
         """Raises GenerationFailed when the engine could not finish the request."""

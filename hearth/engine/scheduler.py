@@ -62,6 +62,7 @@ class Scheduler:
                 self.finish(seq, FinishReason.CANCELLED)
                 continue
             seq.status = Status.PREFILL
+            seq.stream.started = True  # a request whose time runs out from here on ends as "length", not 503
             self.running.append(seq)  # before anything that can raise, so that fail_all ends it
             fut, fut_n = self.cache.best_future(seq.prompt)
             n = self.cache.acquire(seq)

@@ -36,6 +36,7 @@ class Stream:
         self.completion_tokens = 0
         self.finish_reason: FinishReason | None = None
         self.cancelled = False
+        self.started = False  # set by the engine thread when the sequence is admitted into the batch
 
     def __aiter__(self):
         return self._iterate()
