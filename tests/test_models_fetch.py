@@ -90,3 +90,15 @@ def test_the_catalog_sees_the_defaults_with_their_types(no_pip):
     assert embedding.key == "text-embedding-all-minilm-l6-v2"
     assert embedding.max_context_length == 512 and second.architecture == "gemma3"
     assert os.path.getsize(embedding.path) < 50_000_000  # f16: 46 MB
+
+
+def test_serve_takes_its_default_model_from_the_models_dir(tmp_path, monkeypatch):
+    """`hearth serve --models-dir X` without --model serves X's default chat model, fetched into X (not the
+    default dir) when missing."""
+    from hearth import startup
+
+    calls: list = []
+    monkeypatch.setattr(models, "CHAT", counting(models.CHAT, calls))
+    path = startup.resolve_model(None, tmp_path)
+    assert path == tmp_path / models.CHAT.path and path.is_file() and len(calls) == 1
+    assert startup.resolve_model(None, tmp_path) == path and len(calls) == 1  # found there the second time

@@ -85,7 +85,7 @@ def test_jit_race_eight_first_requests_load_once(srv):
     answers = asyncio.run(all_at_once())
     assert [a.model for a in answers] == ["second"] * 8
     assert instances(srv, "second") == ["second"]  # one instance, not "second:2"...
-    assert srv.log_path.read_text().count("loaded second as") == 1  # the load counter of the server's log
+    assert srv.log_path.read_text().count("hearth: model second ready in") == 1  # one load, as the server logs it
     assert unload(srv, "second").status_code == 200
 
 

@@ -18,7 +18,7 @@ def _spec(t: Target) -> Spec:
 
 
 def _url(t: Target, route: str) -> str:
-    return f"{t.origin}/api/v1{route}"
+    return f"{t.root}/api/v1{route}"
 
 
 def _ok(t: Target, response, method: str, route: str) -> dict:

@@ -113,14 +113,22 @@ def completions(t: Target) -> None:
         expect(abs(max(top.values()) - v) < 1e-4, f"temperature 0 chose {tok!r} ({v}) but {top} has a likelier token")
 
 
+def _chosen(body: dict) -> list:
+    """The sampled tokens, read from completions logprobs (`logprobs: 0` asks for them without alternatives)."""
+    lp = body["choices"][0].get("logprobs")
+    tokens = lp.get("tokens") if isinstance(lp, dict) else None
+    expect(isinstance(tokens, list), f"logprobs: 0 gave no logprobs.tokens to read the chosen tokens from: {str(lp)[:120]}")
+    return tokens
+
+
 @case("logit_bias.force_and_ban", RT, "logit_bias", "openai")
 def force_and_ban(t: Target) -> None:
     base = dict(model=t.model, prompt="The capital of France is", max_tokens=3, temperature=0, logprobs=0)
     body, _ = sdk_create(t, t.sdk.completions, "POST", COMPLETIONS, logit_bias={"1000": 100}, **base)
-    forced = body["choices"][0]["logprobs"]["tokens"]
+    forced = _chosen(body)
     expect(len(forced) == 3 and len(set(forced)) == 1, f"+100 on token 1000 gave tokens {forced}, expected one token thrice")
     body, _ = sdk_create(t, t.sdk.completions, "POST", COMPLETIONS, logit_bias={"1000": -100, "1001": 100}, **base)
-    other = body["choices"][0]["logprobs"]["tokens"]
+    other = _chosen(body)
     expect(other[0] != forced[0], f"token 1000 ({forced[0]!r}) was banned with -100 but still came: {other}")
     expect(len(set(other)) == 1, f"+100 on token 1001 gave tokens {other}, expected one token thrice")
 

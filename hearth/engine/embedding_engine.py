@@ -5,12 +5,8 @@ N_PACK tokens and N_SEQ sequences; a longer input goes alone), pooled as the GGU
 (all-MiniLM-L6-v2: mean) and L2-normalised. A request's vectors come back in input order once all
 of them are computed. Small packs are faster per vector: attention spans the whole pack.
 
-Two ways to drive it:
-- `step()` runs one decode and returns whether it did any work, so that one compute thread can step
-  every loaded model in turn (two multi-threaded OpenMP teams in one process slow each other by
-  ~40%; a single thread driving all models keeps one team). Such a loop calls `load()` first,
-  sets `wake` to its own wake-up, and calls `unload()` at the end, all from its thread.
-- `start()` gives the engine a thread of its own that does exactly that.
+`start()` loads it on a thread of its own; then the compute loop (compute.py) steps it beside every
+other loaded model: `step()` runs one decode and returns whether it did any work.
 """
 from __future__ import annotations
 
@@ -29,6 +25,7 @@ from hearth.engine.api import (
     ContextLengthExceeded, EngineConfig, Embeddings, LoadState, ModelInfo, ModelLoading, ModelNotLoaded,
     Overloaded,
 )
+from hearth.engine.compute import Steppable
 
 log = logging.getLogger("hearth.embedding")
 N_PACK = 512  # tokens packed into one decode (benchmarks/embeddings.py)
@@ -44,55 +41,31 @@ class _Job:
     left: int = 0
 
 
-class EmbeddingEngine:
+class EmbeddingEngine(Steppable):
     def __init__(self, config: EngineConfig, n_pack: int = N_PACK, n_seq: int = N_SEQ, n_threads: int | None = None):
         self.config = config
         self.state = LoadState.EMPTY
         self.model: ModelInfo | None = None
         self.n_pack, self.n_seq = n_pack, n_seq
         self.n_batch = 0  # tokens one decode holds: the longest input the model takes, or n_pack
-        # Stepped by a compute loop that also steps the chat models: all cores (one OpenMP team in
-        # turn). On a thread of its own (`start()`), beside a chat engine's thread, a second
-        # multi-threaded team would slow generation ~40% for the life of the process: 1 thread,
-        # unless asked for more.
+        # stepped by the compute loop, in turn with the chat models: all cores, as theirs
         self.n_threads = n_threads or config.n_threads or os.cpu_count() or 1
-        self._threads_asked = n_threads
         self.max_tokens = 0  # tokens of one input at most: set on load
-        self.wake: Callable[[], None] = self._wake_own_thread
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()  # jobs from the event loop
         self._ready: deque = deque()  # (job, index) waiting for a decode, on the compute thread
         self._lock = threading.Lock()
         self._outstanding = 0
         self._closing = False
-        self._thread: threading.Thread | None = None
         self._model = self._ctx = self._batch = None
         self._stats = {"requests": 0, "embed_inputs": 0, "embed_tokens": 0, "embed_batches": 0, "rejected": 0}
 
-    # lifecycle --------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Load and serve on a thread of the engine's own."""
-        if self._thread is not None:
-            return
-        self.n_threads = self._threads_asked or 1
-        self.state = LoadState.LOADING
-        self._thread = threading.Thread(target=self._main, name="hearth-embedding", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        """Final: waiting requests fail, later ones get ModelNotLoaded; the model is freed."""
-        self.state = LoadState.EMPTY
-        self._closing = True
-        self._inbox.put(None)
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
-
+    # lifecycle (compute.Steppable: start, close) ----------------------------------------------
     def load(self) -> None:
-        """Load the model and make its context (on the thread that will step it)."""
+        """Load the model and make its context."""
         import llama_cpp as L
 
         from hearth.engine.model import Model
 
-        self.state = LoadState.LOADING
         cfg = self.config
         model = Model(cfg.model_path, verbose=cfg.verbose)
         self.n_batch = max(self.n_pack, min(model.n_ctx_train or self.n_pack, 8192))
@@ -123,10 +96,9 @@ class EmbeddingEngine:
         self.max_tokens = min(model.n_ctx_train or self.n_batch, self.n_batch)  # positions the model has
         mid = cfg.model_id or Path(cfg.model_path).name.removesuffix(".gguf")
         self.model = ModelInfo(id=mid, n_ctx=self.max_tokens, created=int(os.path.getmtime(cfg.model_path)))
-        self.state = LoadState.READY
 
     def unload(self) -> None:
-        """Fail whatever waits and free the context and the model (on the thread that steps it)."""
+        """Fail whatever waits and free the context and the model (out of the compute loop by now)."""
         self._fail_all(ModelNotLoaded("the embedding model was unloaded"))
         if self._ctx is not None:
             self._L.llama_batch_free(self._batch)
@@ -134,31 +106,12 @@ class EmbeddingEngine:
             self._model.close()
             self._ctx = self._model = self._batch = None
 
-    def _main(self) -> None:
-        try:
-            self.load()
-        except Exception:
-            log.exception("hearth: loading the embedding model failed")
-            self.state = LoadState.FAILED
-            return
-        while not self._closing:
-            if not self.has_work():
-                item = self._inbox.get()  # idle: sleep until a request (or close) arrives
-                if item is not None:
-                    self._admit(item)
-            try:
-                self.step()
-            except Exception:
-                log.exception("hearth: embedding step failed")
-                self._fail_all(RuntimeError("the embedding engine failed"))
-        self.unload()
-
-    def _wake_own_thread(self) -> None:
-        self._inbox.put(None)
-
     # compute (one thread) ---------------------------------------------------------------------
     def has_work(self) -> bool:
         return bool(self._ready) or not self._inbox.empty()
+
+    def abort(self) -> None:
+        self._fail_all(RuntimeError("the embedding engine failed"))
 
     def _admit(self, job: _Job) -> None:
         job.vectors = [None] * len(job.inputs)

@@ -1,9 +1,9 @@
-"""The engine: one thread owns the llama context and runs the step loop; the event loop never waits.
+"""The chat engine: the compute loop (compute.py) steps it beside every other loaded model; the event loop never waits.
 
 One step, as in nano-vllm's LLMEngine.step: schedule (scheduler.py: admission, the batch plan) ->
 run the model (model_runner.py: llama_decode and sampling, tokens with their logprobs) -> process
 outputs (postprocess the KV bookkeeping, feed each token to its sequence's output processors,
-decide which sequences finish). Requests reach the thread through a thread-safe queue; a step's
+decide which sequences finish). Requests reach the compute thread through a thread-safe queue; a step's
 Deltas reach the requests' asyncio queues in one `loop.call_soon_threadsafe` (output.Outbox). A
 client that stops reading only grows its own queue.
 
@@ -24,7 +24,6 @@ import logging
 import os
 import queue
 import threading
-import time
 from pathlib import Path
 from typing import Sequence as Seq
 
@@ -32,6 +31,7 @@ from hearth.engine.api import (
     ContextLengthExceeded, EngineConfig, EngineError, Embeddings, FinishReason, InvalidRequest, LoadState,
     ModelInfo, ModelLoading, ModelNotLoaded, Overloaded, Prompt, SamplingParams, TokenOut,
 )
+from hearth.engine.compute import Steppable
 from hearth.engine.output import Outbox
 from hearth.engine.sequence import Sequence, Stream
 
@@ -51,44 +51,28 @@ def plan_slots(config: EngineConfig, kv_bytes_per_token: int) -> tuple[int, int]
     return n_parallel, n_slots
 
 
-class LlamaEngine:
+class LlamaEngine(Steppable):
+    """A chat model: loads on a thread of its own, then the compute loop (compute.py) steps it."""
+
     def __init__(self, config: EngineConfig):
         self.config = config
         self.state = LoadState.EMPTY
         self.model: ModelInfo | None = None
         self.load_error: str | None = None
-        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()  # Sequences from the event loop
         self._lock = threading.Lock()
         self._outstanding = 0  # submitted and not finished: running + waiting
-        self._closing = False
-        self._thread: threading.Thread | None = None
         self._llama = None
         self._scheduler = None
         self._embedder = None
         self.n_parallel = 0
         self._stats = dict.fromkeys((
             "requests", "finished", "cancelled", "rejected", "prefill_tokens", "cached_prompt_tokens",
-            "cache_hits", "coalesced", "completion_tokens", "steps", "decode_calls", "embed_inputs", "embed_batches",
+            "cache_hits", "coalesced", "completion_tokens", "decode_calls", "embed_inputs", "embed_batches",
         ), 0)
 
-    # lifecycle --------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self.state = LoadState.LOADING
-        self._thread = threading.Thread(target=self._main, name="hearth-engine", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        """Final: later requests get ModelNotLoaded. During a load, the model is freed once it has loaded."""
-        with self._lock:  # a load ending now must not report READY afterwards (see _main)
-            self._closing = True
-            self.state = LoadState.EMPTY
-        self._inbox.put(None)
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
-
-    def _load(self) -> None:
+    # lifecycle (compute.Steppable: start, close) ----------------------------------------------
+    def load(self) -> None:
         from hearth.engine.embedder import Embedder
         from hearth.engine.model import Model
         from hearth.engine.model_runner import Runner
@@ -118,45 +102,35 @@ class LlamaEngine:
         self._model = model
         self._bos = model.bos if model.bos >= 0 else 0
 
-    def _main(self) -> None:
-        try:
-            self._load()
-        except Exception as exc:
-            self.load_error = str(exc)  # `hearth serve` prints it as one line; the traceback is for --verbose
-            log.debug("hearth: loading the model failed", exc_info=True)
-            self.state = LoadState.FAILED
+    def unload(self) -> None:
+        """Fail what runs and waits, free the contexts and the model (out of the compute loop by now)."""
+        if self._llama is None:
             return
-        with self._lock:
-            if not self._closing:  # closed while loading: stays EMPTY, and the loop below frees the model
-                self.state = LoadState.READY
-        sched, runner = self._scheduler, self._llama[1]
-        inbox = self._inbox
-        while not self._closing:
-            if not sched.has_work():
-                item = inbox.get()  # idle: sleep until a request (or a nudge) arrives
-                if item is not None:
-                    sched.waiting.append(item)
-            while True:  # drain whatever else arrived
-                try:
-                    item = inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    sched.waiting.append(item)
-            if self._closing:
-                break
-            try:
-                if self.step():
-                    self._stats["steps"] += 1
-                else:
-                    time.sleep(0.001)  # transient (e.g. waiting on a copy): never spin hot
-            except Exception:
-                log.exception("hearth: engine step failed; ending the running requests")
-                sched.fail_all("engine error")
-        sched.fail_all("engine closed")
+        self._admit()
+        self._scheduler.fail_all("engine closed")
         self._embedder.close()
+        model, runner = self._llama
+        self._llama = None
         runner.close()
-        self._llama[0].close()
+        model.close()
+
+    # compute (on the compute thread) ----------------------------------------------------------
+    def _admit(self) -> None:
+        waiting = self._scheduler.waiting
+        while True:
+            try:
+                waiting.append(self._inbox.get_nowait())
+            except queue.Empty:
+                return
+
+    def has_work(self) -> bool:
+        """Takes in what arrived; whether step() has anything to do."""
+        self._admit()
+        return self._scheduler.has_work()
+
+    def abort(self) -> None:
+        """After a failed step: end the running and waiting requests, keep serving."""
+        self._scheduler.fail_all("engine error")
 
     def step(self) -> bool:
         """schedule -> run -> process outputs. Returns whether anything was evaluated."""
@@ -207,9 +181,6 @@ class LlamaEngine:
         with self._lock:
             self._outstanding -= 1
 
-    def _nudge(self) -> None:
-        self._inbox.put(None)
-
     # requests ---------------------------------------------------------------------------------
     def _check_ready(self) -> None:
         if self.state is LoadState.LOADING:
@@ -235,8 +206,9 @@ class LlamaEngine:
             self._outstanding += 1
             self._stats["requests"] += 1
         loop = asyncio.get_running_loop()
-        stream = Stream(loop, len(tokens), self._nudge)
+        stream = Stream(loop, len(tokens), self.wake)
         self._inbox.put(Sequence(tokens, params, stream, loop, constraint))
+        self.wake()
         return stream
 
     async def _compile(self, params: SamplingParams):

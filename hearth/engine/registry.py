@@ -409,7 +409,8 @@ class Registry:
             inst.last_active = time.monotonic()
             if inst.state is State.LOADING:
                 inst.state = State.READY
-            log.warning("loaded %s as '%s' in %.2f s", inst.entry.key, inst.id, inst.load_seconds)
+            # the server log's line for it ("model ID ready in S s") is the telemetry's, which times every start()
+            log.debug("loaded %s as '%s' in %.2f s", inst.entry.key, inst.id, inst.load_seconds)
         finally:
             inst.loaded.set()
 
@@ -430,7 +431,7 @@ class Registry:
         if self.instances.get(inst.id) is inst:
             del self.instances[inst.id]
             self.counters["unloads"] += 1
-            log.warning("unloaded '%s'", inst.id)
+            log.info("model %s unloaded", inst.id, extra={"event": "model_unloaded", "fields": {"model": inst.id}})
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)

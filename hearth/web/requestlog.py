@@ -121,10 +121,11 @@ def configure(log_format: str = "text") -> None:
     format applies to every `hearth` logger (errors with their request id included)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if log_format == "json" else TextFormatter())
-    web = logging.getLogger("hearth.web")
-    web.handlers[:] = [handler]
-    web.setLevel(logging.INFO)
-    web.propagate = False
+    for name in ("hearth.web", "hearth.registry"):  # requests; model loads (telemetry) and unloads (registry)
+        events = logging.getLogger(name)
+        events.handlers[:] = [handler]
+        events.setLevel(logging.INFO)
+        events.propagate = False
     if log_format == "json":
         root = logging.getLogger("hearth")
         root.handlers[:] = [handler]
