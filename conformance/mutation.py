@@ -135,7 +135,8 @@ def write(rows: list[Row], meta: dict) -> dict:
             "rows": [{"mutant": r.mutant.name, "breaks": r.mutant.breaks, "listed": list(r.mutant.catches),
                       "ran": r.ran, "caught_by": r.failed, "untouched": r.untouched} for r in rows]}
     REPORTS.mkdir(exist_ok=True)
-    (REPORTS / "mutation.json").write_text(json.dumps(data, indent=2) + "\n")
+    head = json.dumps({k: v for k, v in data.items() if k != "rows"}, indent=2)[:-2]  # one row a line: readable diffs
+    (REPORTS / "mutation.json").write_text(head + ',\n  "rows": [\n' + ",\n".join("    " + json.dumps(r) for r in data["rows"]) + "\n  ]\n}\n")
     matrix = meta.get("mode") == "matrix"
     out = [f"# Mutation run: {data['caught']}/{data['mutants']} mutants caught", "",
            "Made by `python -m conformance.mutation --base-url URL" + (" --matrix" if matrix else "") + " --write` "

@@ -151,64 +151,12 @@ class Prompt(RootModel[list[str]]):
     """
 
 
-class CreateCompletionRequest(BaseModel):
-    model: str = Field(..., min_length=1)
-    prompt: str | Prompt
+class CompletionTopLogprobs(RootModel[dict[str, float]]):
     """
-    One prompt, or an array of prompts (one choice each, in order).
-    """
-    temperature: float | None = Field(0.8, ge=0.0, le=2.0)
-    top_p: float | None = Field(0.95, ge=0.0, le=1.0)
-    max_tokens: int | None = Field(16, ge=-1)
-    stop: StopSequences | None = None
-    seed: int | None = None
-    presence_penalty: float | None = Field(0, ge=-2.0, le=2.0)
-    frequency_penalty: float | None = Field(0, ge=-2.0, le=2.0)
-    n: int | None = Field(1, ge=1, le=1)
-    """
-    Only 1; send an array of prompts for several choices.
-    """
-    best_of: int | None = Field(None, ge=1, le=1)
-    """
-    Only 1 is supported.
-    """
-    echo: bool | None = False
-    """
-    Prepend the prompt to the text.
-    """
-    suffix: str | None = None
-    """
-    Not supported; must be absent or null.
-    """
-    logprobs: int | None = Field(None, ge=0, le=5)
-    """
-    Return each token's log probability and the this many most likely tokens (0: only the chosen one's): the model's own distribution (log-softmax of the raw logits, before logit_bias, penalties, temperature, top_k and top_p). Not with `echo` (422).
-    """
-    logit_bias: LogitBias | None = None
-    stream: bool | None = False
-    stream_options: StreamOptions | None = None
-    user: str | None = None
-    """
-    Accepted and ignored.
-    """
-    ttl: int | None = Field(None, ge=1)
-    """
-    LM Studio's idle TTL in seconds, for a model this request loads just in time: unloaded after that long without requests.
+    A token's alternatives, token text -> logprob; null for the prompt's first token (with `echo`).
     """
 
-
-class CompletionLogprobs(BaseModel):
-    """
-    null unless `logprobs` was given. One entry per token of this choice's `text` (of this chunk's, when streamed); `text_offset` is the character offset of each token in the choice's whole text.
-    """
-
-    tokens: list[str]
-    token_logprobs: list[float]
-    top_logprobs: list[dict[str, float]]
-    """
-    Per token, the `logprobs` most likely tokens and the chosen one (up to logprobs+1 entries).
-    """
-    text_offset: list[int]
+    root: dict[str, float]
 
 
 class Input(RootModel[str]):
@@ -351,31 +299,71 @@ class ChatCompletionMessageToolCallChunk(BaseModel):
     function: ChatCompletionMessageToolCallChunkFunction | None = None
 
 
-class CompletionChoice(BaseModel):
-    text: str
-    index: int
-    logprobs: CompletionLogprobs | None
-    finish_reason: Literal['stop', 'length'] | None = Field(...)
+class CreateCompletionRequest(BaseModel):
+    model: str = Field(..., min_length=1)
+    prompt: str | Prompt
     """
-    null in stream chunks before the last one of a choice.
+    One prompt, or an array of prompts (one choice each, in order).
+    """
+    temperature: float | None = Field(0.8, ge=0.0, le=2.0)
+    top_p: float | None = Field(0.95, ge=0.0, le=1.0)
+    max_tokens: int | None = Field(16, ge=-1)
+    """
+    Tokens to generate at most (-1: until a stop token or the context ceiling; 0: none, the prompt only, e.g. with `echo` and `logprobs` to score it).
+    """
+    stop: StopSequences | None = None
+    seed: int | None = None
+    presence_penalty: float | None = Field(0, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(0, ge=-2.0, le=2.0)
+    n: int | None = Field(1, ge=1, le=1)
+    """
+    Only 1; send an array of prompts for several choices.
+    """
+    best_of: int | None = Field(None, ge=1, le=1)
+    """
+    Only 1 is supported.
+    """
+    echo: bool | None = False
+    """
+    Prepend the prompt to the text; with `logprobs`, the prompt's tokens come first in `logprobs` too, each with its logprob given the tokens before it (the first token's is null, as OpenAI sends it). Such a prompt is evaluated whole: nothing is reused from the prefix cache.
+    """
+    suffix: str | None = None
+    """
+    Not supported; must be absent or null.
+    """
+    logprobs: int | None = Field(None, ge=0, le=5)
+    """
+    Return each token's log probability and the this many most likely tokens (0: only the chosen one's): the model's own distribution (log-softmax of the raw logits, before logit_bias, penalties, temperature, top_k and top_p). With `echo`, the prompt's tokens too.
+    """
+    logit_bias: LogitBias | None = None
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+    """
+    Accepted and ignored.
+    """
+    ttl: int | None = Field(None, ge=1)
+    """
+    LM Studio's idle TTL in seconds, for a model this request loads just in time: unloaded after that long without requests.
+    """
+    response_format: ResponseFormat | None = None
+    """
+    An extension of OpenAI's legacy completions (llama-server and LM Studio accept it here too): `json_object` or `json_schema` constrain the text after the prompt exactly as on chat completions (not with `stop`; an unenforceable schema feature is a 400 naming it).
     """
 
 
-class CreateCompletionResponse(BaseModel):
+class CompletionLogprobs(BaseModel):
     """
-    A completion, and also the shape of each SSE chunk of a streamed one.
+    null unless `logprobs` was given. One entry per token of this choice's `text` (of this chunk's, when streamed); `text_offset` is the character offset of each token in the choice's whole text. With `echo`, the prompt's tokens come first; the prompt's first token has no logprob (null in `token_logprobs` and `top_logprobs`, as OpenAI sends it; OpenAI's published schema omits that null).
     """
 
-    id: str
-    object: Literal['text_completion']
-    created: int
-    model: str
-    system_fingerprint: str | None = None
+    tokens: list[str]
+    token_logprobs: list[float | None]
+    top_logprobs: list[CompletionTopLogprobs | None]
     """
-    The model file and engine configuration that served the request (`fp_` + 12 hex digits).
+    Per token, the `logprobs` most likely tokens and the chosen one (up to logprobs+1 entries).
     """
-    choices: list[CompletionChoice]
-    usage: CompletionUsage | None = None
+    text_offset: list[int]
 
 
 class ChatCompletionRequestMessage(BaseModel):
@@ -428,6 +416,33 @@ class CreateChatCompletionStreamResponse(BaseModel):
     The model file and engine configuration that served the request (`fp_` + 12 hex digits).
     """
     choices: list[ChatCompletionStreamChoice]
+    usage: CompletionUsage | None = None
+
+
+class CompletionChoice(BaseModel):
+    text: str
+    index: int
+    logprobs: CompletionLogprobs | None
+    finish_reason: Literal['stop', 'length'] | None = Field(...)
+    """
+    null in stream chunks before the last one of a choice.
+    """
+
+
+class CreateCompletionResponse(BaseModel):
+    """
+    A completion, and also the shape of each SSE chunk of a streamed one.
+    """
+
+    id: str
+    object: Literal['text_completion']
+    created: int
+    model: str
+    system_fingerprint: str | None = None
+    """
+    The model file and engine configuration that served the request (`fp_` + 12 hex digits).
+    """
+    choices: list[CompletionChoice]
     usage: CompletionUsage | None = None
 
 
@@ -490,7 +505,7 @@ class CreateChatCompletionRequest(BaseModel):
     tool_choice: ChatCompletionToolChoiceOption | None = None
     parallel_tool_calls: bool | None = True
     """
-    false: at most one call per answer.
+    false: at most one call per answer. true: at most 16 calls per answer, and a call whose name and arguments repeat an earlier call of the same answer verbatim ends the answer there (it is not reported), so an answer that must call tools always ends with complete calls.
     """
     response_format: ResponseFormat | None = None
     user: str | None = None

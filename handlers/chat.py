@@ -54,7 +54,8 @@ async def create(body: dict):
     n = req.n or 1
     want_logprobs = params.chat_logprobs(req)
     plan = await structured.prepare(body)
-    prompt = api.Prompt(messages=tuple(api.ChatMessage(m["role"], m["content"]) for m in plan.messages))
+    prompt = api.Prompt(messages=tuple(api.ChatMessage(m["role"], m["content"]) for m in plan.messages),
+                        native=plan.native)
     with common.use_model(req) as served:
         sampling = params.sampling(req, n, want_logprobs, served.info)
         if plan.constraint is not None:

@@ -1,8 +1,16 @@
-"""POST /v1/completions"""
+"""POST /v1/completions
+
+`echo` with `logprobs` (what lm-evaluation-harness's loglikelihood sends, with max_tokens 0 or 1): the
+prompt's tokens lead the choice's logprobs, each with its logprob given the tokens before it, the first
+with none (null), as OpenAI answers it. `response_format` extends OpenAI's legacy completions (as
+llama-server and LM Studio do): the text after the prompt is constrained as on chat completions.
+"""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from generated.openai import CompletionChoice, CompletionUsage, CreateCompletionRequest, CreateCompletionResponse
-from handlers import choices, common, logprobs, params, sse
+from handlers import choices, common, logprobs, params, sse, structured
 from hearth.engine import api
 from hearth.errors import invalid_value
 
@@ -11,11 +19,14 @@ async def create(body: dict):
     req = CreateCompletionRequest.model_validate(body)
     if req.suffix:
         raise invalid_value("suffix", "suffix is not supported by this server.")
-    if req.echo and req.logprobs is not None:
-        raise invalid_value("logprobs", "logprobs together with echo (the prompt's logprobs) is not supported.")
     texts = [req.prompt] if isinstance(req.prompt, str) else req.prompt.root
+    scored = bool(req.echo) and req.logprobs is not None  # the prompt's own logprobs lead the choice's
+    constraint = await structured.response_format(body)
     with common.use_model(req) as served:
-        sampling = params.sampling(req, len(texts), req.logprobs, served.info)
+        sampling = params.sampling(req, len(texts), req.logprobs, served.info, zero_tokens=True)
+        if scored or constraint is not None:
+            sampling = [replace(p, prompt_logprobs=req.logprobs if scored else None, constraint=constraint)
+                        for p in sampling]
         if req.seed is None:  # one prompt per choice: without a seed, each samples on its own
             sampling = [sampling[0]] * len(texts)
         generations = await choices.submit_all(served, [api.Prompt(text=t) for t in texts], sampling, "prompt")
@@ -23,6 +34,11 @@ async def create(body: dict):
     fingerprint = common.system_fingerprint(served.info)
     echoed = texts if req.echo else [""] * len(texts)
     offsets = [logprobs.CompletionOffsets() for _ in texts]
+
+    def prompt_tokens(index: int) -> tuple[api.TokenOut, ...]:
+        """The prompt's tokens with their logprobs (echo + logprobs); none if it ended before its prompt was
+        evaluated (--request-timeout)."""
+        return (generations[index].prompt_logprobs or ()) if scored else ()
 
     def response(response_choices, usage=None, with_usage_field=True) -> CreateCompletionResponse:
         fields = dict(id=completion_id, object="text_completion", created=created, model=model,
@@ -46,13 +62,19 @@ async def create(body: dict):
                 t = templates[index] = sse.TextTemplate(chunk)
             return t.fill(text)
 
+        # the echo leads each choice; with logprobs it waits for the prompt's (known by its first Delta or end)
+        unechoed = {i for i, text in enumerate(echoed) if text} if scored else set()
         for i, text in enumerate(echoed):
-            if text:
+            if text and not scored:
                 yield common.dump(response([choice(i, text)], with_usage_field=include_usage))
         async for d in choices.deltas(gens):
             if d.finish_reason == choices.FAILED:
                 yield sse.failure_event(d.error)
                 return
+            if d.index in unechoed:
+                unechoed.discard(d.index)
+                yield common.dump(response([choice(d.index, echoed[d.index], None, prompt_tokens(d.index))],
+                                           with_usage_field=include_usage))
             if d.finish_reason is None and req.logprobs is None:
                 yield text_event(d.index, d.text)
             else:
@@ -62,7 +84,7 @@ async def create(body: dict):
             yield common.dump(response([], CompletionUsage(**choices.usage(gens))))
 
     def build_response(done: choices.Collected) -> CreateCompletionResponse:
-        result = [choice(i, echoed[i] + text, reason, done.tokens[i])
+        result = [choice(i, echoed[i] + text, reason, (*prompt_tokens(i), *done.tokens[i]))
                   for i, (text, reason) in enumerate(zip(done.texts, done.finish_reasons))]
         return response(result, CompletionUsage(**done.usage))
 

@@ -34,8 +34,11 @@ def chat(tokens) -> ChatCompletionLogprobs:
     )
 
 
-def _top(t: api.TokenOut) -> dict[str, float]:
-    """The alternatives, and always the chosen token too (OpenAI: "up to logprobs+1 elements")."""
+def _top(t: api.TokenOut) -> dict[str, float] | None:
+    """The alternatives, and always the chosen token too (OpenAI: "up to logprobs+1 elements"); None for
+    a token without a logprob (the prompt's first, with echo)."""
+    if t.logprob is None:
+        return None
     top = {token_text(a.piece): a.logprob for a in t.top}
     top.setdefault(token_text(t.piece), t.logprob)
     return top

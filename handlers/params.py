@@ -10,14 +10,16 @@ from hearth.errors import invalid_value
 SEED_SPACE = 2**32
 
 
-def sampling(req, n_choices: int, logprobs: int | None = None, model: api.ModelInfo | None = None) -> list[api.SamplingParams]:
+def sampling(req, n_choices: int, logprobs: int | None = None, model: api.ModelInfo | None = None,
+             zero_tokens: bool = False) -> list[api.SamplingParams]:
     """The request's sampling parameters, one set per choice (with a seed, choice i uses seed + i).
     `logprobs`: None for none, else how many alternatives per token (0: the chosen token's only);
-    `model`: the one serving the request (its context ceiling bounds max_tokens)."""
+    `model`: the one serving the request (its context ceiling bounds max_tokens); `zero_tokens`: whether
+    max_tokens 0 (the prompt only) is accepted."""
     name, max_tokens = "max_tokens", req.max_tokens
     if getattr(req, "max_completion_tokens", None) is not None:
         name, max_tokens = "max_completion_tokens", req.max_completion_tokens
-    if max_tokens == 0:
+    if max_tokens == 0 and not zero_tokens:
         raise invalid_value(name, f"{name} must be at least 1, or -1 for no limit.")
     if model and model.n_ctx and max_tokens is not None and max_tokens > model.n_ctx:
         raise invalid_value(name, f"{name} ({max_tokens}) exceeds the model's context ceiling ({model.n_ctx} tokens).")

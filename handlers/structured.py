@@ -30,6 +30,7 @@ class Structured:
     messages: list[dict]  # plain {"role", "content"} messages, tools described and history rendered
     constraint: api.ConstraintSpec | None  # the grammar the answer must follow
     tool_parser: Callable[[], api.ToolCallParser] | None  # parses the answer for tool calls
+    native: Any = None  # api.Prompt.native: for a model whose own template renders tools
 
 
 def bad(param: str, message: str) -> ApiError:
@@ -83,6 +84,23 @@ def _response_schema(body: dict) -> tuple[str, Any]:
     return "text", None
 
 
+async def response_format(body: dict) -> GrammarSpec | None:
+    """What `response_format` alone constrains (legacy completions, where it extends OpenAI's API, as
+    llama-server and LM Studio do); None for text. Raises ApiError (400) as prepare() does."""
+    if body.get("response_format") is None:
+        return None
+    kind, schema = _response_schema(body)
+    if schema is None:
+        return None
+    if body.get("stop"):
+        raise bad("stop", "stop cannot be combined with a JSON response_format: a stop string could cut the "
+                          "enforced output short. Leave stop out.")
+    try:
+        return GrammarSpec(await grammar.run(grammar.json_schema, schema, "response_format"), "response_format")
+    except grammar.GrammarError as e:
+        raise bad(e.param, e.message) from None
+
+
 async def prepare(body: dict) -> Structured:
     """Raises ApiError (400) for what cannot be enforced."""
     tools = body.get("tools") or []
@@ -105,5 +123,9 @@ async def prepare(body: dict) -> Structured:
             text, param = None, None
     except grammar.GrammarError as e:
         raise bad(e.param, e.message) from None
-    messages = tool_format.generic_messages(_plain_messages(body["messages"]), tools if calls else None, mode)
-    return Structured(messages, GrammarSpec(text, param) if text else None, ToolCallSplitter if calls else None)
+    plain = _plain_messages(body["messages"])
+    messages = tool_format.generic_messages(plain, tools if calls else None, mode)
+    native = None
+    if calls or any(m.get("tool_calls") or m.get("role") == "tool" for m in plain):
+        native = (tuple(tool_format.template_messages(plain)), tuple(tools) if calls else None)
+    return Structured(messages, GrammarSpec(text, param) if text else None, ToolCallSplitter if calls else None, native)

@@ -143,7 +143,6 @@ def test_logit_bias_forces_and_bans_a_token(client, tokenize):
     ("/chat/completions", {"messages": UNICODE, "logit_bias": {"-1": 1}}, "logit_bias"),
     ("/chat/completions", {"messages": UNICODE, "logit_bias": {"abc": 1}}, "logit_bias"),
     ("/completions", {"prompt": "a", "logprobs": 6}, "logprobs"),
-    ("/completions", {"prompt": "a", "logprobs": 2, "echo": True}, "logprobs"),
     ("/completions", {"prompt": "a", "logit_bias": {"5": 101}}, None),
 ])
 def test_bad_logprobs_and_logit_bias_get_a_422_naming_the_param(server, path, body, param):

@@ -35,7 +35,7 @@ PARAMS = {WEATHER["function"]["name"]: WEATHER["function"]["parameters"],
 
 @pytest.fixture(scope="module")
 def client(server):
-    return OpenAI(base_url=server, api_key="lm-studio", max_retries=0, timeout=180)
+    return OpenAI(base_url=server, api_key="lm-studio", max_retries=0, timeout=600)
 
 
 def valid_calls(calls, allowed=("get_weather", "get_time")):
@@ -114,16 +114,40 @@ def test_required_tool_call(client):
     valid_calls(choice.message.tool_calls)
 
 
-def test_parallel_calls_are_each_valid(client):
-    """SmolLM2 tends to repeat a call until max_tokens: every complete call must still be valid."""
+def distinct_valid_calls(choice):
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    valid_calls(choice.message.tool_calls)
+    seen = [(c.function.name, c.function.arguments) for c in choice.message.tool_calls]
+    assert len(set(seen)) == len(seen)  # a verbatim repeat ends the answer and is not reported
+    return seen
+
+
+def test_required_with_parallel_calls_ends_with_complete_calls(client):
+    """Left alone SmolLM2 calls get_weather again and again until max_tokens (the last call cut short):
+    the answer ends at the first verbatim repeat of an earlier call, and the grammar bounds the calls."""
+    plain = client.chat.completions.create(model="m", messages=ASK, tools=[WEATHER, TIME], tool_choice="required",
+                                           temperature=0, max_tokens=300)
+    seen = distinct_valid_calls(plain.choices[0])
+    assert len(seen) > 1  # this model does make parallel calls here (else the test proves nothing)
+    chunks = list(client.chat.completions.create(model="m", messages=ASK, tools=[WEATHER, TIME], temperature=0,
+                                                 tool_choice="required", max_tokens=300, stream=True))
+    calls: dict[int, list[str]] = {}
+    for c in chunks:
+        for tc in (c.choices[0].delta.tool_calls or []) if c.choices else []:
+            if tc.id is not None:
+                assert tc.index not in calls and tc.function.arguments == ""
+                calls[tc.index] = [tc.function.name, ""]
+            else:
+                calls[tc.index][1] += tc.function.arguments
+    assert [tuple(calls[i]) for i in sorted(calls)] == seen  # the repeat was never streamed either
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+
+
+@pytest.mark.parametrize("seed", [2])
+def test_required_sampled_parallel_calls_end_with_complete_calls(client, seed):
     r = client.chat.completions.create(model="m", messages=ASK, tools=[WEATHER, TIME], tool_choice="required",
-                                       temperature=0, max_tokens=100)
-    choice = r.choices[0]
-    assert choice.finish_reason in ("tool_calls", "length") and choice.message.content is None
-    calls = choice.message.tool_calls
-    if choice.finish_reason == "length" and len(calls) > 1:
-        calls = calls[:-1]  # the last one may be cut short
-    valid_calls(calls)
+                                       seed=seed, temperature=1.0, max_tokens=400)
+    distinct_valid_calls(r.choices[0])
 
 
 def test_named_tool_choice_and_no_parallel_calls(client):
@@ -278,3 +302,25 @@ def test_langchain_with_structured_output_json_schema(llm):
     structured = llm.with_structured_output(Person, method="json_schema")
     person = structured.invoke("Ada is 36 and speaks English and French. Describe her.")
     assert isinstance(person, Person)
+
+
+# --- response_format on /v1/completions (an extension of OpenAI's legacy completions) -----------------
+def test_completions_response_format_constrains_the_text_after_the_prompt(client, server):
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
+                                               "age": {"type": "integer", "minimum": 0, "maximum": 130}},
+              "required": ["name", "age"], "additionalProperties": False}
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": schema}}
+    for seed in (1, 2):
+        r = client.completions.create(model="m", prompt="Describe a person:", max_tokens=80, temperature=1.0, seed=seed,
+                                      extra_body={"response_format": fmt})
+        assert r.choices[0].finish_reason == "stop"
+        jsonschema.validate(json.loads(r.choices[0].text), schema)
+    streamed = client.completions.create(model="m", prompt="A cat, as JSON:", max_tokens=60, temperature=0, stream=True,
+                                         echo=True, extra_body={"response_format": {"type": "json_object"}})
+    text = "".join(c.choices[0].text for c in streamed)
+    assert text.startswith("A cat, as JSON:") and isinstance(json.loads(text[len("A cat, as JSON:"):]), dict)
+    for body, param in (({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+            "type": "array", "uniqueItems": True}}}}, "response_format"),
+                        ({"response_format": {"type": "json_object"}, "stop": ["}"]}, "stop")):
+        r = httpx.post(f"{server}/completions", json={"model": "m", "prompt": "x", "max_tokens": 4, **body}, timeout=60)
+        assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text

@@ -8,7 +8,7 @@ it (checked without knowing any token's text: ids 1000 and 1001 exist in every r
 from __future__ import annotations
 
 from conformance.cases.common import sdk_create, wire_stream
-from conformance.checks import error, expect
+from conformance.checks import error, expect, ok_json
 from conformance.runner import case
 from conformance.target import Target
 
@@ -111,6 +111,44 @@ def completions(t: Target) -> None:
     for tok, v, top in zip(tokens, values, tops):
         expect(isinstance(top, dict) and 1 <= len(top) <= 3, f"top_logprobs entry {top!r}: expected 1 to logprobs+1 entries")
         expect(abs(max(top.values()) - v) < 1e-4, f"temperature 0 chose {tok!r} ({v}) but {top} has a likelier token")
+
+
+def _without_first_prompt_token(body: dict) -> dict:
+    """OpenAI sends the prompt's first token with a null logprob (echo), a form its published schema
+    (numbers only) does not describe: the shape is judged without that entry."""
+    for choice in body.get("choices") or []:
+        lp = choice.get("logprobs") or {}
+        for key in ("tokens", "token_logprobs", "top_logprobs", "text_offset"):
+            if isinstance(lp.get(key), list) and lp[key]:
+                lp[key] = lp[key][1:]
+    return body
+
+
+@case("logprobs.completions.echo", RT, "logprobs", "openai")
+def completions_echo(t: Target) -> None:
+    """echo + logprobs (lm-evaluation-harness's loglikelihood): the prompt's tokens lead, the first with a
+    null logprob, each other with its logprob given the ones before; max_tokens 0 scores the prompt only."""
+    prompt = "The capital of France is Paris, and the capital of Italy is"
+    body = ok_json(t, t.post(COMPLETIONS, t.completion_body(prompt, max_tokens=0, temperature=0, logprobs=2, echo=True)),
+                   "POST", COMPLETIONS, _without_first_prompt_token)
+    choice = body["choices"][0]
+    lp = choice.get("logprobs") or {}
+    tokens, values, tops, offsets = (lp.get(k) or [] for k in ("tokens", "token_logprobs", "top_logprobs", "text_offset"))
+    expect(choice["text"] == prompt, f"text {choice['text']!r}, expected the prompt alone at max_tokens 0")
+    expect(body["usage"]["completion_tokens"] == 0, f"completion_tokens {body['usage']['completion_tokens']} at max_tokens 0")
+    expect(len(tokens) == len(values) == len(tops) == len(offsets) == body["usage"]["prompt_tokens"],
+           f"{len(tokens)} tokens, {len(values)} logprobs, {len(tops)} tops, {len(offsets)} offsets, prompt_tokens "
+           f"{body['usage']['prompt_tokens']}: expected all equal")
+    expect("".join(tokens) == prompt, f"tokens join to {''.join(tokens)!r}, the prompt is {prompt!r}")
+    expect(values[0] is None and tops[0] is None, f"the first token has logprob {values[0]!r} / top {tops[0]!r}, expected null")
+    for tok, off in zip(tokens, offsets):
+        expect(prompt[off:off + len(tok)] == tok, f"text_offset {off} does not point at {tok!r}")
+    for tok, v, top in zip(tokens[1:], values[1:], tops[1:]):
+        expect(isinstance(v, (int, float)) and v <= 0, f"prompt token {tok!r} has logprob {v!r}")
+        expect(isinstance(top, dict) and top.get(tok) == v and len(top) <= 3, f"top_logprobs {top!r} for {tok!r} ({v})")
+    paris = tokens.index(" Paris") if " Paris" in tokens else None
+    expect(paris is not None and values[paris] > -3, f"' Paris' after 'The capital of France is' has logprob "
+           f"{values[paris] if paris is not None else 'absent'}: not the model's own next-token logprob")
 
 
 def _chosen(body: dict) -> list:

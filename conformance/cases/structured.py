@@ -9,7 +9,7 @@ import json
 import jsonschema
 
 from conformance.cases.common import sdk_create
-from conformance.checks import expect
+from conformance.checks import expect, ok_json
 from conformance.runner import case
 from conformance.target import Target
 
@@ -44,6 +44,22 @@ def validates(content: str | None, schema: dict) -> None:
         raise AssertionError(f"content is not JSON: {(content or '')[:80]!r}") from None
     except jsonschema.ValidationError as e:
         raise AssertionError(f"content {content[:80]!r} does not validate: {e.message}") from None
+
+
+@case("structured.completions", "POST /completions", "structured output", "hearth")
+def completions_json_schema(t: Target) -> None:
+    """response_format on /completions (an extension of OpenAI's legacy API, as llama-server and LM Studio
+    accept it): the text after the prompt validates when finish_reason is stop; json_object is an object."""
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
+                                               "age": {"type": "integer", "minimum": 0, "maximum": 130}},
+              "required": ["name", "age"], "additionalProperties": False}
+    for response_format, check in ((schema_format(schema, True), schema), ({"type": "json_object"}, {"type": "object"})):
+        body = ok_json(t, t.post("/completions", t.completion_body("A person, as JSON:", max_tokens=80, temperature=0,
+                                                                 response_format=response_format)),
+                       "POST", "/completions")
+        choice = body["choices"][0]
+        expect(choice["finish_reason"] == "stop", f"finish_reason {choice['finish_reason']!r} with {response_format['type']}")
+        validates(choice["text"], check)
 
 
 @case("structured.json_object", R, "structured output", "openai")

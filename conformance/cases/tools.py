@@ -63,6 +63,19 @@ def required(t: Target) -> None:
     check_calls(choice.message.tool_calls, set(SCHEMAS))
 
 
+@case("tools.parallel_ends", R, "tools", "hearth")
+def parallel_ends(t: Target) -> None:
+    """tool_choice "required" with parallel calls allowed (the default): the answer still ends with
+    complete, valid, distinct calls and finish_reason tool_calls, not calls repeated until max_tokens
+    (Hearth's policy: a verbatim repeat of an earlier call ends the answer; at most 16 calls)."""
+    _, parsed = create(t, tools=TOOLS, tool_choice="required", max_tokens=400)
+    choice = parsed.choices[0]
+    expect(choice.finish_reason == "tool_calls", f"finish_reason {choice.finish_reason!r}, expected 'tool_calls'")
+    check_calls(choice.message.tool_calls, set(SCHEMAS))
+    seen = [(c.function.name, c.function.arguments) for c in choice.message.tool_calls]
+    expect(len(set(seen)) == len(seen), f"the same call repeated verbatim: {seen}")
+
+
 @case("tools.named", R, "tools", "openai")
 def named(t: Target) -> None:
     """A named tool_choice forces that function (the question asks for the other one)."""
@@ -72,9 +85,11 @@ def named(t: Target) -> None:
 
 @case("tools.parallel_false", R, "tools", "openai")
 def parallel_false(t: Target) -> None:
-    """parallel_tool_calls false: at most one call, across several sampled answers."""
-    for seed in (1, 2, 3):
-        _, parsed = create(t, tools=TOOLS, tool_choice="required", parallel_tool_calls=False, temperature=1.0, seed=seed)
+    """parallel_tool_calls false: at most one call, across several answers (the greedy one is where a small
+    model allowed parallel calls makes several distinct ones; sampled ones often end at a verbatim repeat)."""
+    for seed, temperature in ((11, 0), (1, 1.0), (2, 1.0), (3, 1.0)):
+        _, parsed = create(t, tools=TOOLS, tool_choice="required", parallel_tool_calls=False, temperature=temperature,
+                           seed=seed)
         calls = parsed.choices[0].message.tool_calls or []
         expect(len(calls) == 1, f"{len(calls)} calls with parallel_tool_calls false (seed {seed})")
         check_calls(calls, set(SCHEMAS))

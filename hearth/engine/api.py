@@ -150,7 +150,10 @@ class ToolCallParser(Protocol):
     """One sequence's tool-call parser: the last output processor, after detokenisation and stop strings,
     on the engine thread. It sees the content text exactly as it would otherwise be emitted, and splits
     it into content and tool-call fragments. The sequence ends with TOOL_CALLS instead of STOP when it
-    reported any call."""
+    reported any call. `done` True after a `feed`: the answer is over (hearth/engine/tool_parser.py ends
+    it at a verbatim repeat of an earlier call); the engine ends the sequence there, as at a stop string."""
+
+    done: bool
 
     def feed(self, text: str) -> tuple[str, Sequence[ToolCallDelta]]: ...
 
@@ -168,6 +171,9 @@ class SamplingParams:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     logprobs: int | None = None  # None: none; 0: each token's own logprob; k: and the k most likely (k <= 20)
+    # the prompt's tokens with their logprobs too (echo), as `logprobs`; the prompt is then evaluated whole
+    # (no prefix-cache reuse: a cached position has no logits) and Generation.prompt_logprobs is set
+    prompt_logprobs: int | None = None
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias -100..100); -100 bans the token
     constraint: ConstraintSpec | None = None  # compiled once per sequence (see ConstraintSpec)
     tool_parser: Callable[[], ToolCallParser] | None = None  # a factory: one parser per sequence
@@ -175,10 +181,16 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class Prompt:
-    """Exactly one of `messages` (rendered with the model's own chat template) or `text`."""
+    """Exactly one of `messages` (rendered with the model's own chat template) or `text`.
+
+    `native`: the same conversation with tools, as (messages, tools) in OpenAI's shape (assistant
+    `tool_calls` with `arguments` as objects, `tool` results with `tool_call_id`; the tools to describe,
+    or None), for a model whose own template renders tools in the Hermes `<tool_call>` convention: such
+    a model renders `native` instead of `messages` (hearth/engine/tool_format.py)."""
 
     messages: tuple[ChatMessage, ...] | None = None
     text: str | None = None
+    native: tuple[tuple[dict, ...], tuple[dict, ...] | None] | None = None
 
 
 class Generation(Protocol):
@@ -191,6 +203,10 @@ class Generation(Protocol):
     completion_tokens: int
     finish_reason: FinishReason | None  # set when iteration ends
     started: bool  # admitted into the batch (its prompt evaluated or being evaluated), not only queued
+    # with SamplingParams.prompt_logprobs: the prompt's tokens, each with the logprob the model gives it
+    # after the ones before it (the first has none: logprob None), set before the first Delta is yielded
+    # (or the end, with max_tokens 0); None if the request ended before its prompt was evaluated
+    prompt_logprobs: tuple[TokenOut, ...] | None
 
     def __aiter__(self) -> AsyncIterator[Delta]:
         """Raises GenerationFailed when the engine could not finish the request."""

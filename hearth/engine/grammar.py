@@ -28,6 +28,7 @@ from hearth.engine import tool_format
 MAX_SCHEMA_CHARS = 100_000  # serialized; 10,000 properties (~300 KB) take ~2 s to compile
 MAX_DEPTH = 64  # nested schemas, following $refs (OpenAI allows 10); llguidance overflows at ~2,500
 MAX_TOOLS = 128
+MAX_PARALLEL_CALLS = 16  # calls in one answer when parallel calls are allowed (a bound, so every answer ends)
 STACK_BYTES = 256 << 20  # the compile thread's stack: virtual, only touched pages are committed
 
 # Whitespace inside JSON: present or not, but bounded, so a weak model cannot spend its whole budget
@@ -177,7 +178,7 @@ def tool_calls(tools: Sequence[dict], choice: str | dict = "auto", parallel: boo
                content_schema: Any = None, allowed: set[str] | None = None) -> str:
     """Tool calls in `tool_format`'s shape. `tools` are OpenAI's {"type":"function","function":{...}}.
 
-    choice "required": one or more calls (one with parallel=False) and nothing else; a {"type":"function",
+    choice "required": one or more calls (one with parallel=False, at most MAX_PARALLEL_CALLS) and nothing else; a {"type":"function",
     "function":{"name":...}} choice: exactly one call, to that function; "auto": free text (or, with
     `content_schema`, JSON that validates) OR calls, the choice made at the call marker. `allowed`
     restricts the callable functions to those names (every tool's schema is still checked).
@@ -204,7 +205,8 @@ def tool_calls(tools: Sequence[dict], choice: str | dict = "auto", parallel: boo
     if named is not None and not alts:
         raise GrammarError(f"tool_choice names the function {named!r}, which is not among `tools`.", "tool_choice")
     call = f"call_body: ({' | '.join(alts)}) {_lit(tool_format.CALL_TAIL)}"
-    more = f' ({_lit(tool_format.BETWEEN_CALLS + tool_format.CALL_OPEN)} call_body)*' if parallel else ""
+    more = f' ({_lit(tool_format.BETWEEN_CALLS + tool_format.CALL_OPEN)} call_body){{0,{MAX_PARALLEL_CALLS - 1}}}' \
+        if parallel else ""
     lines = ["%llguidance {}", call, *rules]
     if choice == "auto":
         if content_schema is not None:

@@ -190,7 +190,7 @@ class LlamaEngine(Steppable):
 
     async def submit(self, prompt: Prompt, params: SamplingParams) -> Stream:
         self._check_ready()
-        text = self._render(prompt.messages) if prompt.messages is not None else (prompt.text or "")
+        text = self._render(prompt.messages, prompt.native) if prompt.messages is not None else (prompt.text or "")
         tokens = self._tokenize(text) or [self._bos]
         n_ctx = self.config.n_ctx
         if len(tokens) >= n_ctx:
@@ -219,8 +219,9 @@ class LlamaEngine(Steppable):
                 raise InvalidRequest(
                     f"logit_bias names token {token}, outside this model's vocabulary (0..{n_vocab - 1}).",
                     param="logit_bias")
-        if params.logprobs is not None and not 0 <= params.logprobs <= 20:
-            raise InvalidRequest("logprobs must be between 0 and 20.", param="logprobs")
+        for k in (params.logprobs, params.prompt_logprobs):
+            if k is not None and not 0 <= k <= 20:
+                raise InvalidRequest("logprobs must be between 0 and 20.", param="logprobs")
         if params.constraint is None:
             return None
         try:

@@ -13,7 +13,7 @@ import jinja2.ext
 import llama_cpp as L
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from hearth.engine import gguf_check
+from hearth.engine import gguf_check, tool_format
 from hearth.engine.api import ChatMessage
 
 _backend_ready = False
@@ -104,6 +104,7 @@ class Model:
     # chat -------------------------------------------------------------------------------------
     def _load_template(self):
         source = self.meta("tokenizer.chat_template")
+        self.renders_tools = tool_format.renders_tools(source)  # its own Hermes-style tool rendering
         if not source:
             return None
         env = ImmutableSandboxedEnvironment(
@@ -114,6 +115,7 @@ class Model:
             raise ValueError(message)
 
         env.globals.update(raise_exception=raise_exception, strftime_now=lambda f: datetime.now().strftime(f))
+        env.filters["tojson"] = tool_format.tojson  # as transformers renders it: no HTML escaping
         return env.from_string(source)
 
     def _token_text(self, token: int) -> str:
@@ -121,8 +123,15 @@ class Model:
             return ""
         return L.llama_vocab_get_text(self.vocab, token).decode("utf-8", errors="replace")
 
-    def render_chat(self, messages: tuple[ChatMessage, ...]) -> str:
-        """The model's own Jinja chat template (GGUF `tokenizer.chat_template`), ready for the reply."""
+    def render_chat(self, messages: tuple[ChatMessage, ...], native=None) -> str:
+        """The model's own Jinja chat template (GGUF `tokenizer.chat_template`), ready for the reply.
+        `native` (api.Prompt.native): rendered instead, with `tools=`, when the template renders tools."""
+        if native is not None and self.renders_tools:
+            native_messages, tools = native
+            return self._template.render(
+                messages=list(native_messages), tools=list(tools) if tools else None, add_generation_prompt=True,
+                bos_token=self._token_text(self.bos), eos_token=self._token_text(L.llama_vocab_eos(self.vocab)),
+            )
         msgs = [{"role": m.role, "content": m.content} for m in messages]
         if self._template is None:  # ChatML, the most common convention, as a fallback
             body = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in msgs)

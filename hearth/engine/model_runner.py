@@ -101,10 +101,13 @@ class Runner:
             if seq.cancelled:
                 continue
             prompt, sid, last = seq.prompt, seq.slot.id, c.end - 1
+            every = seq.prompt_out is not None  # prompt logprobs (echo): every row's logits
             for pos in range(c.start, c.end):
-                row = self.add(prompt[pos], pos, sid, c.sample and pos == last)
+                row = self.add(prompt[pos], pos, sid, every or (c.sample and pos == last))
             self._decode()
             c.done = True
+            if every:
+                self._prompt_logprobs(seq, c)
             if c.sample:
                 out.append((seq, self._sample(seq, row)))
         return out
@@ -208,6 +211,15 @@ class Runner:
             piece = self.model.piece
             top = tuple(TopLogprob(int(i), piece(int(i)), float(x[i]) - lse) for i in top_k(x, k))
         return TokenOut(token, self.model.piece(token), float(x[token]) - lse, top)
+
+    def _prompt_logprobs(self, seq, c) -> None:
+        """Append to seq.prompt_out each prompt token's logprob given the tokens before it: row i of the
+        chunk just decoded predicts position c.start + i + 1; the prompt's first token has none."""
+        prompt, k = seq.prompt, seq.params.prompt_logprobs
+        if c.start == 0:
+            seq.prompt_out.append(TokenOut(prompt[0], self.model.piece(prompt[0])))
+        for row, pos in enumerate(range(c.start, min(c.end, len(prompt) - 1))):
+            seq.prompt_out.append(self._with_logprobs(prompt[pos + 1], row, k))
 
     # KV streams -------------------------------------------------------------------------------
     def seq_clear(self, seq_id: int) -> None:

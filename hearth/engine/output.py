@@ -113,10 +113,12 @@ class OutputProcessor:
         self.n_tool_calls = 0  # fragments that opened a call (carry a name)
 
     def feed(self, tok: TokenOut) -> tuple[Delta | None, bool]:
+        """(what to emit now, or None; whether the sequence ends here: a stop string, or the tool-call
+        parser saw the answer end, a verbatim repeat of an earlier call)."""
         delta, stopped = self._detok.feed(tok)
         if delta is not None:
             delta = self._parse(delta, False)
-        return delta, stopped
+        return delta, stopped or (self._tools is not None and self._tools.done)
 
     def finish(self, flush: bool) -> Delta | None:
         """The sequence ended; flush=False after a stop string (nothing is held then)."""

@@ -82,16 +82,16 @@ class PrefixCache:
                 best, best_n = s, n
         return best, best_n
 
-    def acquire(self, seq) -> int:
-        """Give `seq` the lowest idle slot, holding the longest cached prefix of its prompt; returns
-        that length.
+    def acquire(self, seq, reuse: bool = True) -> int:
+        """Give `seq` the lowest idle slot, holding the longest cached prefix of its prompt (none when
+        not `reuse`); returns that length.
 
         Running sequences are packed into the lowest stream ids: measured here, a decode step costs
         ~20% more CPU when the running sequences sit in streams 8-15 rather than 0-7 (not yet
         traced inside llama.cpp). What the lowest idle slot cached moves to the least recently used
         idle slot, so eviction stays LRU."""
         self._clock += 1
-        src, n = self.best(seq.prompt)
+        src, n = self.best(seq.prompt) if reuse else (None, 0)
         idle = [s for s in self.slots if s.seq is None]
         target = min(idle, key=lambda s: s.id)
         if src is target:  # take the idle cache entry over in place

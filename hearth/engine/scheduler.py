@@ -64,8 +64,9 @@ class Scheduler:
             seq.status = Status.PREFILL
             seq.stream.started = True  # a request whose time runs out from here on ends as "length", not 503
             self.running.append(seq)  # before anything that can raise, so that fail_all ends it
-            fut, fut_n = self.cache.best_future(seq.prompt)
-            n = self.cache.acquire(seq)
+            fresh = seq.prompt_out is not None  # prompt logprobs need every position's logits: reuse nothing
+            fut, fut_n = (None, 0) if fresh else self.cache.best_future(seq.prompt)
+            n = self.cache.acquire(seq, reuse=not fresh)
             seq.n_done = seq.n_cached = n
             self.stats["cached_prompt_tokens"] += n
             self.stats["cache_hits"] += n > 0
@@ -132,6 +133,7 @@ class Scheduler:
             self.stats["prefill_tokens"] += c.end - c.start
             if c.end == len(seq.prompt):
                 seq.status = Status.DECODE
+                seq.prompt_evaluated(self.outbox)
                 if not c.sample:  # max_tokens 0: the prompt only
                     self.finish(seq, FinishReason.LENGTH)
 

@@ -25,6 +25,13 @@ class _End:
         self.reason, self.completion_tokens = reason, completion_tokens
 
 
+class _Prompt:
+    __slots__ = ("tokens",)
+
+    def __init__(self, tokens: tuple):
+        self.tokens = tokens
+
+
 class Stream:
     """What the handler holds (api.Generation): async-iterable Deltas, final counters, cancel()."""
 
@@ -37,6 +44,7 @@ class Stream:
         self.finish_reason: FinishReason | None = None
         self.cancelled = False
         self.started = False  # set by the engine thread when the sequence is admitted into the batch
+        self.prompt_logprobs = None  # api.Generation.prompt_logprobs
 
     def __aiter__(self):
         return self._iterate()
@@ -44,6 +52,9 @@ class Stream:
     async def _iterate(self):
         while True:
             item = await self._queue.get()
+            if type(item) is _Prompt:
+                self.prompt_logprobs = item.tokens
+                continue
             if type(item) is _End:
                 self.finish_reason, self.completion_tokens = item.reason, item.completion_tokens
                 if item.reason is FinishReason.ERROR:
@@ -78,6 +89,12 @@ class Sequence:
         self.sampler = None
         self.constraint = constraint  # api.Constraint, compiled in submit()
         self.output = OutputProcessor(params)
+        self.prompt_out = [] if params.prompt_logprobs is not None else None  # the runner fills it (echo)
+
+    def prompt_evaluated(self, outbox) -> None:
+        """The whole prompt is in the KV cache: hand its logprobs over, when asked (before any token)."""
+        if self.prompt_out is not None:
+            outbox.put(self, _Prompt(tuple(self.prompt_out)))
 
     @property
     def cancelled(self) -> bool:

@@ -9,12 +9,15 @@ One format for calls, whatever the model: the Hermes/Qwen convention many open m
 (one block per call, a newline between blocks). The grammar (`grammar.tool_calls`) makes the model
 write exactly this, and the parser (`tool_parser`) reads it back into OpenAI's `tool_calls`.
 
-The prompt: the generic rendering below, made of plain system/user/assistant messages, which every
-chat template can render (SmolLM2's has no tool support). `template_messages`/`template_takes_tools`
-are for templates that take `tools` themselves; they are not wired in yet.
+The prompt: a model whose own chat template renders tools in this same convention (it takes `tools`
+and writes `<tool_call>` blocks: Qwen 2.5/3, Hermes, SmolLM3) renders the conversation itself, given
+`tools=` as transformers' apply_chat_template does (`renders_tools`, `template_messages`; see
+hearth/engine/model.py). Every other model gets the generic rendering below, made of plain
+system/user/assistant messages, which every chat template can render (SmolLM2's has no tool support):
 - the tools are described in a system section (appended to the first system message, or a new one);
 - an assistant message's `tool_calls` become the blocks above, after its text;
 - `tool` results become a user message of `<tool_response>` blocks (consecutive results share one).
+Either way the answer is held to the same grammar and read by the same parser.
 """
 from __future__ import annotations
 
@@ -110,7 +113,14 @@ def template_messages(messages: Sequence[dict]) -> list[dict]:
     return out
 
 
-def template_takes_tools(source: str | None) -> bool:
-    """Whether a Jinja chat template renders `tools` (llama.cpp probes by rendering; a template that
-    never names the variable cannot use it)."""
-    return bool(source) and "tools" in source
+def renders_tools(source: str | None) -> bool:
+    """Whether a Jinja chat template renders `tools` and tool calls in this module's convention: it names
+    the `tools` variable and writes `<tool_call>` (llama.cpp detects its Hermes 2 Pro format by the same
+    marker). A template that never names `tools` cannot describe them."""
+    return bool(source) and "tools" in source and CALL_OPEN in source
+
+
+def tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None, separators=None,
+           sort_keys: bool = False) -> str:
+    """Jinja's `tojson` as transformers defines it for chat templates (jinja2's own escapes <, >, & and ')."""
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)

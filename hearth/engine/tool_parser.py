@@ -7,6 +7,13 @@ Fed the answer's text in pieces (any split, even mid-marker), it yields, in orde
 The blocks are `tool_format`'s (`<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`); the
 grammar makes the model write them exactly, but the parser also takes any JSON whitespace around the
 keys. Text that is not a well-formed block (possible only without the grammar) stays content.
+
+A verbatim repeat ends the answer: a call whose name and arguments text equal those of an earlier call
+in the same answer is not reported, and `done` becomes True (the engine then ends the sequence, finish
+reason "tool_calls"). Small models given room for parallel calls otherwise call the same function
+again and again until max_tokens, and the last call is cut short. While a call may still turn out to
+be such a repeat (its text so far is a prefix of an earlier call of that name) its deltas are held
+back, then sent at once when it diverges, so a repeat is never half-streamed.
 """
 from __future__ import annotations
 
@@ -87,23 +94,31 @@ class ToolCallParser:
     _buf: str = ""  # text not yet classified
     _state: str = "text"  # text | head | args | tail
     _scan: _Args = field(default_factory=_Args)
+    _held: list | None = None  # the current call's events, while it may be a repeat of an earlier call
+    done: bool = False  # a verbatim repeat ended the answer: nothing more is read
 
     def feed(self, text: str) -> list:
+        if self.done:
+            return []
         self._buf += text
         out: list = []
-        while True:
+        while not self.done:
             before = (self._state, len(self._buf))
             {"text": self._text, "head": self._head, "args": self._in_args, "tail": self._tail}[self._state](out)
             if (self._state, len(self._buf)) == before:
                 return out
+        return out
 
     def finish(self) -> list:
         """The end of the answer: whatever is held back. A call cut short keeps what it streamed; one cut
-        before its name was complete is dropped (the marker was never content: the grammar made it a call)."""
+        before its name was complete is dropped (the marker was never content: the grammar made it a call),
+        and so is one cut while it could still be a repeat (nothing of it was streamed)."""
         out: list = []
-        if self._state == "text" and (self._buf.strip() or not self.calls):
+        if self._state == "text" and (self._buf.strip() or not self.calls) and not self.done:
             self._emit_content(self._buf, out)  # (whitespace after the last call is dropped)
-        # state "head": a call cut short before its name was complete (max_tokens): no call, no content
+        if self._held is not None:
+            self.calls.pop()
+            self._held = None
         self._buf = ""
         return out
 
@@ -147,7 +162,11 @@ class ToolCallParser:
             name = m.group(1).strip('"')
         call = ToolCall(new_call_id(), name)
         self.calls.append(call)
-        out.append(CallStart(len(self.calls) - 1, call.id, name))
+        start = CallStart(len(self.calls) - 1, call.id, name)
+        if any(c.name == name for c in self.calls[:-1]):
+            self._held = [start]
+        else:
+            out.append(start)
         self._buf = self._buf[m.end():]
         self._scan = _Args()
         self._state = "args"
@@ -163,9 +182,20 @@ class ToolCallParser:
                 self._state = "tail"
                 break
         self._buf = self._buf[len(piece):]
-        if piece:
-            self.calls[index].arguments += piece
+        if not piece:
+            return
+        call = self.calls[index]
+        call.arguments += piece
+        if self._held is None:
             out.append(CallArgs(index, piece))
+            return
+        earlier = [c.arguments for c in self.calls[:-1] if c.name == call.name]
+        if self._state == "tail" and call.arguments in earlier:  # a verbatim repeat: the answer ends here
+            self.calls.pop()
+            self._held, self.done, self._buf = None, True, ""
+        elif self._state == "tail" or not any(a.startswith(call.arguments) for a in earlier):  # new after all
+            out += self._held + [CallArgs(index, call.arguments)]
+            self._held = None
 
     def _tail(self, out: list) -> None:  # after the arguments: "}\n</tool_call>"
         m = _TAIL.match(self._buf)
@@ -188,6 +218,10 @@ class ToolCallSplitter:
 
     def finish(self):
         return _split(self._p.finish())
+
+    @property
+    def done(self) -> bool:
+        return self._p.done
 
 
 def _split(events: list):

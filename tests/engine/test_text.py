@@ -91,6 +91,8 @@ def test_stop_string_inside_a_multibyte_run():
 class Calls:
     """A toy tool-call parser: text after '@' is the arguments of one call named 'f'."""
 
+    done = False
+
     def __init__(self):
         self.inside = False
 

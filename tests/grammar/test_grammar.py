@@ -188,3 +188,15 @@ def test_objects_that_do_not_say_get_no_invented_keys(grammars, model):
     for open_schema in ({**schema, "additionalProperties": True}, {"type": "object"}):
         c = grammars.compile(G.json_schema(open_schema), "response_format")
         assert all(c.allows(t) and c.accept(t) for t in model.tokenize('{"a": 1, "zz": 2', add_special=False))
+
+
+def test_parallel_calls_are_bounded(grammars, model):
+    lark = G.tool_calls(TOOLS, "required", True)
+    call = tool_format.render_call("now", "{}")
+    c = grammars.compile(lark, "tools")
+    tokens = model.tokenize("\n".join([call] * G.MAX_PARALLEL_CALLS), add_special=False)
+    for tok in tokens:
+        assert c.allows(tok)
+        c.accept(tok)
+    assert c.accepting
+    assert not any(c.allows(t) for t in model.tokenize("\n<tool_call>", add_special=False)[:1])

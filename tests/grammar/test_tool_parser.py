@@ -84,3 +84,36 @@ def test_first_delta_of_a_call_has_its_name_and_no_arguments_yet():
     p = ToolCallParser()
     events = p.feed(CALL_B[: CALL_B.index('"arguments": ') + len('"arguments": ')])
     assert events == [CallStart(0, p.calls[0].id, "now")]
+
+
+CALL_C = tool_format.render_call("get_weather", '{"city": "Paris", "unit": "fahrenheit"}')
+CALL_D = tool_format.render_call("get_weather", '{"city": "Paris", "unit": "celsius"}')
+
+
+@pytest.mark.parametrize("cuts", [[], "each"])
+def test_a_verbatim_repeat_of_an_earlier_call_ends_the_answer_unreported(cuts):
+    text = CALL_D + "\n" + CALL_C + "\n" + CALL_D + "\n" + CALL_B
+    p, events = run(text, list(range(len(text))) if cuts == "each" else [])
+    assert p.done
+    content, starts, args = summary(events)
+    assert content == "" and [n for _, n in starts] == ["get_weather", "get_weather"]
+    assert [json.loads(args[i])["unit"] for i in (0, 1)] == ["celsius", "fahrenheit"]
+    assert [c.name for c in p.calls] == ["get_weather", "get_weather"]
+    assert p.feed(CALL_B) == []  # nothing more is read
+
+
+def test_a_call_that_could_be_a_repeat_is_held_back_then_sent_whole():
+    p = ToolCallParser()
+    p.feed(CALL_D + "\n")
+    head = CALL_D[: CALL_D.index('"celsius"') + 3]  # same name, arguments so far a prefix of the first call's
+    assert p.feed(head) == []
+    events = p.feed('h')  # "ceh...": no longer the first call
+    assert [type(e) for e in events] == [CallStart, CallArgs]
+    assert events[0].index == 1 and events[1].text == '{"city": "Paris", "unit": "ceh'
+    assert not p.done
+
+
+def test_a_possible_repeat_cut_by_max_tokens_is_not_reported():
+    p, events = run(CALL_D + "\n" + CALL_D[:-20], [])
+    assert not p.done and [c.name for c in p.calls] == ["get_weather"]
+    assert sum(isinstance(e, CallStart) for e in events) == 1
