@@ -83,7 +83,7 @@ async def create(body: dict):
         templates: dict[int, sse.TextTemplate] = {}
         async for d in choices.deltas(gens):
             if d.finish_reason == choices.FAILED:
-                yield sse.failure_event()
+                yield sse.failure_event(d.error)
                 return
             if d.text and d.finish_reason is None and want_logprobs is None and not d.tool_calls:
                 t = templates.get(d.index)  # the common case, ~1 us instead of ~9: see sse.TextTemplate

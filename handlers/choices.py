@@ -13,7 +13,7 @@ from handlers.common import until_done_or_disconnect
 from hearth import limits
 from hearth.engine import api
 from hearth.engine.registry import Lease
-from hearth.errors import from_engine, internal
+from hearth.errors import ApiError, from_engine, internal
 
 FAILED = "error"  # a ChoiceDelta's finish_reason when the engine failed the choice
 
@@ -40,6 +40,7 @@ class ChoiceDelta:
     tokens: tuple[api.TokenOut, ...] = ()
     tool_calls: tuple[api.ToolCallDelta, ...] = ()
     finish_reason: str | None = None  # OpenAI's word, or FAILED; set on a choice's last ChoiceDelta only
+    error: ApiError | None = None  # with FAILED: what to answer (None: the engine failed, a 500)
 
 
 async def _choice(index: int, g: api.Generation) -> AsyncIterator[ChoiceDelta]:
@@ -50,12 +51,15 @@ async def _choice(index: int, g: api.Generation) -> AsyncIterator[ChoiceDelta]:
     except api.GenerationFailed:
         yield ChoiceDelta(index, finish_reason=FAILED)
         return
+    if (error := limits.queue_timeout(g)) is not None:  # its time ran out before it left the queue
+        yield ChoiceDelta(index, finish_reason=FAILED, error=error)
+        return
     yield ChoiceDelta(index, finish_reason=g.finish_reason.value)
 
 
 async def deltas(generations: list[api.Generation]) -> AsyncIterator[ChoiceDelta]:
     """Every choice's Deltas as they come, then one ChoiceDelta per choice carrying its finish_reason
-    (FAILED when the engine failed it)."""
+    (FAILED, with the error to answer, when the engine failed it or its time ran out in the queue)."""
     if len(generations) == 1:
         async for d in _choice(0, generations[0]):
             yield d
@@ -98,6 +102,7 @@ async def collect(generations: list[api.Generation], prompt_tokens: int | None =
     n = len(generations)
     texts: list[list[str]] = [[] for _ in range(n)]
     done = Collected([], [[] for _ in range(n)], [[] for _ in range(n)], ["stop"] * n)
+    errors: list[ApiError] = []
 
     async def gather() -> None:
         async for d in deltas(generations):
@@ -106,10 +111,12 @@ async def collect(generations: list[api.Generation], prompt_tokens: int | None =
             done.tool_calls[d.index].extend(d.tool_calls)
             if d.finish_reason:
                 done.finish_reasons[d.index] = d.finish_reason
+            if d.error is not None:
+                errors.append(d.error)
 
     await until_done_or_disconnect(gather, context.receive, generations)
     if FAILED in done.finish_reasons:
-        raise internal(api.GenerationFailed("the engine failed a request"))
+        raise errors[0] if errors else internal(api.GenerationFailed("the engine failed a request"))
     done.texts = ["".join(t) for t in texts]
     done.usage = usage(generations, prompt_tokens)
     return done

@@ -69,7 +69,7 @@ async def create(body: dict):
                 yield common.dump(response([choice(i, text)], with_usage_field=include_usage))
         async for d in choices.deltas(gens):
             if d.finish_reason == choices.FAILED:
-                yield sse.failure_event()
+                yield sse.failure_event(d.error)
                 return
             if d.index in unechoed:
                 unechoed.discard(d.index)

@@ -9,13 +9,14 @@ from starlette.responses import StreamingResponse
 from handlers.choices import collect
 from handlers.common import json_response, until_done_or_disconnect
 from hearth.engine import api
-from hearth.errors import internal
+from hearth.errors import ApiError, internal
 
 
-def failure_event() -> dict:
-    """What a stream sends, in place of further chunks, when the engine failed it (as OpenAI does)."""
-    error = internal(api.GenerationFailed("the engine failed a streamed request"))
-    return {"error": {"message": error.message, "type": error.type, "param": None, "code": None}}
+def failure_event(error: ApiError | None = None) -> dict:
+    """What a stream sends, in place of further chunks, when it fails (as OpenAI does): `error`, or by
+    default the 500 of an engine failure."""
+    error = error or internal(api.GenerationFailed("the engine failed a streamed request"))
+    return {"error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}}
 
 
 class TextTemplate:

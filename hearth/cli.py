@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-request-tokens", type=int, default=limits.DEFAULT_REQUEST_TOKENS,
                        help="generated tokens per request, n x max_tokens")
     serve.add_argument("--request-timeout", type=float, default=limits.DEFAULT_TIMEOUT,
-                       help="seconds per request; then it ends with finish_reason 'length' (0: none)")
+                       help="seconds per request; then it ends with finish_reason 'length', or 503 queue_timeout "
+                            "if it never left the queue (0: none)")
     serve.add_argument("--shutdown-timeout", type=float, default=10.0,
                        help="seconds running requests get to finish on SIGTERM / Ctrl-C")
     serve.add_argument("--models-dir", type=Path, help="models on disk, in LM Studio's layout publisher/model/file.gguf "

@@ -29,7 +29,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 KEY = "sk-fuzz"
 MAX_TOKENS = 8  # positive cases: generations stay short
-SERVER_FLAGS = ["--ctx-size", "512", "--request-timeout", "5", "--max-request-tokens", "256", "--max-queue", "32"]
+MAX_STREAM_EVENTS = 100_000
+# One llama.cpp thread with passive OpenMP waits: on a shared machine two spinning threads made an 8-token
+# answer take 5-10 s (each case ran into the request timeout); one thread took 0.5-0.9 s.
+SERVER_FLAGS = ["--ctx-size", "512", "--request-timeout", "5", "--max-request-tokens", "256", "--max-queue", "32",
+                "--threads", "1"]
 STREAM_CHUNK = {"/chat/completions": "CreateChatCompletionStreamResponse", "/completions": "CreateCompletionResponse"}
 
 
@@ -84,7 +88,7 @@ def header(response, name: str) -> str:
 
 def run_job(job: tuple) -> dict:
     """One operation in one generation mode, in a process of its own (hypothesis is not thread-safe)."""
-    spec, method, path, mode_name, examples, base, budget, seed = job
+    spec, method, path, mode_name, examples, base, deadline, seed = job
     import httpx
     import yaml
     from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hseed, settings
@@ -98,15 +102,19 @@ def run_job(job: tuple) -> dict:
     document = yaml.safe_load(Path(spec).read_text())
     schemas = SchemaSet(document)
     schema = schemathesis.openapi.from_dict(document)
+    # schemathesis reads 20 events of a stream by default, then stops: a longer stream would look cut
+    # short. Ours are bounded (max_tokens x prompts); read them whole, within the request's timeout.
+    schema.config.max_stream_events = MAX_STREAM_EVENTS
     op = next(r.ok() for r in schema.get_all_operations() if r.ok().method.upper() == method and r.ok().path == path)
-    base_url = base + (document.get("servers") or [{"url": ""}])[0]["url"].rstrip("/")
+    prefix = (document.get("servers") or [{"url": ""}])[0]["url"].rstrip("/")
+    base_url = base + prefix
     mode = GenerationMode.POSITIVE if mode_name == "positive" else GenerationMode.NEGATIVE
     checks = [oas.status_code_conformance, oas.content_type_conformance, oas.response_schema_conformance,
               oas.negative_data_rejection]
     headers = {"Authorization": f"Bearer {KEY}"}
     declared = op.definition.raw.get("responses", {})
-    out = {"op": f"{method} {path}", "mode": mode_name, "calls": 0, "statuses": collections.Counter(), "failures": {}}
-    deadline = time.monotonic() + budget
+    out = {"op": f"{method} {prefix}{path}", "mode": mode_name, "calls": 0, "statuses": collections.Counter(), "failures": {},
+           "asked": examples, "spec": spec, "method": method, "path": path}
 
     def fail(kind: str, case, reason: str) -> None:
         if kind not in out["failures"]:
@@ -146,7 +154,7 @@ def run_job(job: tuple) -> dict:
               suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet)
     @given(case=op.as_strategy(generation_mode=mode))
     def attempt(case) -> None:
-        if time.monotonic() > deadline:
+        if time.time() > deadline:
             return
         if mode is GenerationMode.POSITIVE:
             cap_generation(case.body)
@@ -167,7 +175,8 @@ def start_server(env_extra: dict) -> tuple[subprocess.Popen, str, Path]:
     log = ROOT / ".pytest_cache" / f"fuzz-server-{port}.log"
     log.parent.mkdir(exist_ok=True)
     proc = subprocess.Popen([sys.executable, "-m", "hearth", "serve", "--port", str(port), *SERVER_FLAGS],
-                            env={**os.environ, "HEARTH_API_KEY": KEY, **env_extra}, cwd=ROOT,
+                            env={**os.environ, "HEARTH_API_KEY": KEY, "OMP_WAIT_POLICY": "PASSIVE", **env_extra},
+                            cwd=ROOT,
                             stdout=open(log, "w"), stderr=subprocess.STDOUT)
     import httpx
 
@@ -186,13 +195,17 @@ def start_server(env_extra: dict) -> tuple[subprocess.Popen, str, Path]:
     sys.exit("fuzz: the server did not become ready")
 
 
-def report(results: list[dict], args, elapsed: float, server_log: Path, exit_status: int | None) -> str:
+def report(results: list[dict], args, elapsed: float, rounds: int, server_log: Path, exit_status: int | None) -> str:
     total = sum(r["calls"] for r in results)
     failures = [(r, kind, f) for r in results for kind, f in r["failures"].items()]
+    bound = f"; stopped by --max-time {args.max_time:.0f} s short of {args.cases:,}" if total < args.cases else ""
     lines = [f"# Fuzzing: {total:,} cases, {len(failures)} kind(s) of failure", "",
-             f"`scripts/fuzz --cases {args.cases} --jobs {args.jobs}` on {time.strftime('%Y-%m-%d %H:%M')}, "
-             f"{elapsed / 60:.1f} min (a shared 2-core machine). Server: `hearth serve {' '.join(SERVER_FLAGS)}` "
-             f"with an API key, over SmolLM2-135M-Instruct Q4_1; positive cases capped at max_tokens {MAX_TOKENS}.",
+             f"`scripts/fuzz --cases {args.cases} --jobs {args.jobs} --max-time {args.max_time:.0f}` on "
+             f"{time.strftime('%Y-%m-%d %H:%M')}, {elapsed / 60:.1f} min (a shared 2-core machine), {rounds} round(s)"
+             f"{bound}. Server: `hearth serve {' '.join(SERVER_FLAGS)}` with an API key, over SmolLM2-135M-Instruct "
+             f"Q4_1; positive cases capped at max_tokens {MAX_TOKENS}. Every operation of every `openapi/*.yaml`, "
+             "valid (positive) and invalid (negative) requests; an operation without parameters has one distinct "
+             "case, and one whose only parameter is a free string has no invalid one.",
              "", "| operation | mode | cases | statuses | failures |", "|---|---|---|---|---|"]
     for r in results:
         statuses = ", ".join(f"{s}: {n}" for s, n in sorted(r["statuses"].items(), key=lambda kv: int(kv[0])))
@@ -205,11 +218,22 @@ def report(results: list[dict], args, elapsed: float, server_log: Path, exit_sta
     return "\n".join(lines) + "\n"
 
 
+def merge(into: dict, more: dict) -> None:
+    into["calls"] += more["calls"]
+    into["asked"] = more["asked"]
+    into["last_calls"] = more["calls"]
+    for status, n in more["statuses"].items():
+        into["statuses"][status] = into["statuses"].get(status, 0) + n
+    for kind, f in more["failures"].items():
+        into["failures"].setdefault(kind, f)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=10000, help="cases in all (spread over operations and modes)")
-    parser.add_argument("--jobs", type=int, default=3, help="operations fuzzed at once")
-    parser.add_argument("--budget", type=float, default=5400, help="seconds per operation and mode at most")
+    parser.add_argument("--jobs", type=int, default=2, help="operations fuzzed at once")
+    parser.add_argument("--max-time", type=float, default=5400,
+                        help="seconds for the whole run: generation stops then, and the report says how many cases ran")
     parser.add_argument("--report", default=str(ROOT / "conformance" / "reports" / "fuzz.md"))
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
@@ -219,24 +243,41 @@ def main() -> int:
     unit = args.cases / (2 * sum(weights))
     proc, base, log = start_server({})
     started = time.monotonic()
+    deadline = time.time() + args.max_time
+    results: dict[tuple, dict] = {}
+    jobs = [(spec, m, p, mode, max(1, int(unit * w * 1.02) + 1), base, deadline, args.seed)
+            for (spec, m, p), w in zip(ops, weights) for mode in ("positive", "negative")]
+    rounds = 0
     try:
-        jobs = [(spec, m, p, mode, max(1, int(unit * w * 1.02) + 1), base, args.budget, args.seed)
-                for (spec, m, p), w in zip(ops, weights) for mode in ("positive", "negative")]
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(args.jobs) as pool:
-            results = []
-            for r in pool.imap_unordered(run_job, jobs):
-                results.append(r)
-                print(f"fuzz: {r['op']} {r['mode']}: {r['calls']} cases, {len(r['failures'])} failure kind(s)",
-                      flush=True)
+            while jobs and time.time() < deadline:
+                rounds += 1
+                for r in pool.imap_unordered(run_job, jobs):
+                    key = (r["op"], r["mode"])
+                    if key in results:
+                        merge(results[key], r)
+                    else:
+                        results[key] = {**r, "statuses": dict(r["statuses"]), "last_calls": r["calls"]}
+                    print(f"fuzz: round {rounds}: {r['op']} {r['mode']}: {r['calls']} cases, "
+                          f"{len(r['failures'])} failure kind(s)", flush=True)
+                # cases short of --cases go to the jobs that gave every case asked of them (the others ran out
+                # of distinct cases or of time), with a new seed so that they are new cases
+                total = sum(r["calls"] for r in results.values())
+                open_ = [r for r in results.values() if r["last_calls"] >= r["asked"]]
+                if total >= args.cases or not open_:
+                    break
+                each = -(-(args.cases - total) * 21 // 20 // len(open_))
+                jobs = [(r["spec"], r["method"], r["path"], r["mode"], each, base, deadline, args.seed + rounds)
+                        for r in open_]
     finally:
         proc.terminate()
         exit_status = proc.wait(60)
-    results.sort(key=lambda r: (r["op"], r["mode"]))
-    text = report(results, args, time.monotonic() - started, log, exit_status)
+    ordered = sorted(results.values(), key=lambda r: (r["op"], r["mode"]))
+    text = report(ordered, args, time.monotonic() - started, rounds, log, exit_status)
     Path(args.report).write_text(text)
     print(text)
-    return 1 if any(r["failures"] for r in results) else 0
+    return 1 if any(r["failures"] for r in ordered) else 0
 
 
 if __name__ == "__main__":

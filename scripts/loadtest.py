@@ -3,13 +3,17 @@
 Starts `hearth serve` on a free loopback port (its queue kept small, so that overload happens),
 then runs --clients concurrent clients, each on its own keep-alive connection, until --requests
 requests have completed or --max-time has passed. Each request is one of: chat (plain, streamed),
-completions (plain, streamed), embeddings. A client that gets 503 waits Retry-After and retries.
+completions (plain, streamed), embeddings, a forced tool call, structured output (a JSON schema).
+A client that gets 503 waits Retry-After and retries.
 
 What counts as a failure:
 - a connection reset, refused or dropped, a timeout, any status other than 200 or 503+Retry-After;
 - a stream without [DONE], an unparsable event, a finish_reason missing, or a "length" finish whose
   usage does not equal max_tokens (a truncated stream); a plain answer with the wrong shape;
-- embeddings: not one vector per input, or vectors of different sizes.
+- embeddings: not one vector per input, or vectors of different sizes;
+- tools: not finish_reason "tool_calls" with one call to the function, its arguments valid JSON with
+  a string `city` (or "length" at exactly max_tokens); structured: a "stop" whose content does not
+  parse as the schema's object (or a "length" short of max_tokens).
 Measured: latency per kind (first attempt to final answer) p50/p99, 503s, server RSS after warm-up
 vs at the end, open fds before the clients connect vs after they close. Exit 1 on any failure or
 when RSS drifts 5% or more, or fds leak.
@@ -30,7 +34,15 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("chat", "chat_stream", "completions", "completions_stream", "embeddings")
+KINDS = ("chat", "chat_stream", "completions", "completions_stream", "embeddings", "tools", "structured")
+WEIGHTS = (3, 3, 2, 2, 2, 1, 1)
+GRAMMAR_TOKENS = 48  # max_tokens of the constrained requests: room for a whole call or object
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 12}},
+                          "required": ["city"], "additionalProperties": False}}}
+ANSWER = {"type": "json_schema", "json_schema": {"name": "answer", "strict": True, "schema": {
+    "type": "object", "properties": {"answer": {"type": "string", "maxLength": 12}}, "required": ["answer"],
+    "additionalProperties": False}}}
 PROMPTS = ["Name a colour.", "What is 2 + 2?", "Say hello in French.", "Write one word about the sea.",
            "List three fruits.", "Count to five.", "What is a GGUF file?", "Give me a short greeting."]
 
@@ -56,6 +68,13 @@ def fds(pid: int) -> int:
 
 def request_for(kind: str, rng: random.Random, max_tokens: int) -> tuple[str, dict]:
     prompt = rng.choice(PROMPTS)
+    if kind in ("tools", "structured"):
+        body = {"model": "m", "messages": [{"role": "user", "content": prompt}], "max_tokens": GRAMMAR_TOKENS}
+        if kind == "tools":
+            body |= {"tools": [WEATHER], "tool_choice": "required", "parallel_tool_calls": False}
+        else:
+            body["response_format"] = ANSWER
+        return "/chat/completions", body
     if kind.startswith("chat"):
         body = {"model": "m", "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens}
         path = "/chat/completions"
@@ -95,6 +114,23 @@ def check_plain(data: dict, kind: str, body: dict) -> str | None:
             return "embeddings: wrong count or sizes"
         return None
     choice = data["choices"][0]
+    if kind == "tools":
+        calls = choice["message"].get("tool_calls") or []
+        if choice["finish_reason"] == "length" and data["usage"]["completion_tokens"] == body["max_tokens"]:
+            return None  # the call did not fit in max_tokens (whitespace is the model's to choose)
+        if choice["finish_reason"] != "tool_calls" or len(calls) != 1 or calls[0]["function"]["name"] != "get_weather":
+            return f"tools: finish_reason {choice['finish_reason']}, calls {calls}"
+        if not isinstance(json.loads(calls[0]["function"]["arguments"]).get("city"), str):
+            return f"tools: arguments {calls[0]['function']['arguments']}"
+        return None
+    if kind == "structured":
+        if choice["finish_reason"] == "stop":
+            parsed = json.loads(choice["message"]["content"])
+            if set(parsed) != {"answer"} or not isinstance(parsed["answer"], str):
+                return f"structured: content {choice['message']['content']!r}"
+        elif choice["finish_reason"] != "length" or data["usage"]["completion_tokens"] != body["max_tokens"]:
+            return f"structured: finish_reason {choice['finish_reason']}, usage {data['usage']}"
+        return None
     if choice["finish_reason"] not in ("stop", "length"):
         return f"finish_reason {choice['finish_reason']}"
     if choice["finish_reason"] == "length" and data["usage"]["completion_tokens"] != body["max_tokens"]:
@@ -116,7 +152,7 @@ async def client(i: int, base: str, args, stats: Stats, stop_at: float, counter,
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=args.request_timeout) as http:
         while stats.done + counter["in_flight"] < args.requests and time.monotonic() < stop_at:
             counter["in_flight"] += 1
-            kind = rng.choices(KINDS, weights=(3, 3, 2, 2, 2))[0]
+            kind = rng.choices(KINDS, weights=WEIGHTS)[0]
             path, body = request_for(kind, rng, args.max_tokens)
             started = time.monotonic()
             problem = None

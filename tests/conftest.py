@@ -68,9 +68,10 @@ class RunningServer:
 
 class InProcessServer:
     """The real app over an engine this process holds, served by uvicorn from a thread on a free loopback
-    port, so that a test can read the engine's counters (`engine.stats()`) beside the HTTP answers."""
+    port, so that a test can read the engine's counters (`engine.stats()`) beside the HTTP answers.
+    `app_options`: create_app's keywords (limits, api_keys, ...); the rest is the EngineConfig."""
 
-    def __init__(self, **config):
+    def __init__(self, app_options: dict | None = None, **config):
         import uvicorn
 
         from hearth.app import create_app
@@ -80,8 +81,8 @@ class InProcessServer:
         self.engine = create_engine(EngineConfig(model_path=str(default_model_path()), **config))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(self.engine), host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
+        app = create_app(self.engine, **(app_options or {}))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, name="in-process-server", daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 180

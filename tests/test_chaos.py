@@ -42,10 +42,10 @@ def live():
     thread.join(30)
 
 
-def raw_request(port: int, path: str, body: dict, send_bytes: int | None = None) -> socket.socket:
+def raw_request(port: int, path: str, body: dict, send_bytes: int | None = None, prefix: str = "/v1") -> socket.socket:
     """POST over a raw socket; `send_bytes` sends only that much of the body."""
     data = json.dumps(body).encode()
-    head = (f"POST /v1{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = (f"POST {prefix}{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(data)}\r\n\r\n").encode()
     sock = socket.create_connection(("127.0.0.1", port), timeout=120)
     sock.sendall(head + data[:send_bytes if send_bytes is not None else len(data)])

@@ -202,6 +202,7 @@ class Generation(Protocol):
     prompt_tokens: int
     completion_tokens: int
     finish_reason: FinishReason | None  # set when iteration ends
+    started: bool  # admitted into the batch (its prompt evaluated or being evaluated), not only queued
     # with SamplingParams.prompt_logprobs: the prompt's tokens, each with the logprob the model gives it
     # after the ones before it (the first has none: logprob None), set before the first Delta is yielded
     # (or the end, with max_tokens 0); None if the request ended before its prompt was evaluated

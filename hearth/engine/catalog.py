@@ -54,43 +54,52 @@ _STRING, _ARRAY = 8, 9
 
 
 def read_gguf_metadata(path: str | os.PathLike) -> dict:
-    """The scalar and string key/values of a GGUF file's header (arrays, e.g. the vocabulary, are skipped)."""
+    """The scalar and string key/values of a GGUF file's header (arrays, e.g. the vocabulary, are skipped).
+    A header that is not a GGUF's, or whose lengths run past the file, raises ValueError."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         if m[:4] != b"GGUF":
             raise ValueError(f"{path} is not a GGUF file")
-        _version, _n_tensors, n_kv = struct.unpack_from("<IQQ", m, 4)
-        off, out = 24, {}
+        try:
+            return _read_header(m)
+        except (struct.error, OverflowError, KeyError, RecursionError) as exc:  # lengths past the file, unknown
+            # value types, arrays nested without end
+            raise ValueError(f"{path} has a corrupt GGUF header ({exc})") from None
 
-        def string(off: int) -> tuple[str, int]:
+
+def _read_header(m: mmap.mmap) -> dict:
+    _version, _n_tensors, n_kv = struct.unpack_from("<IQQ", m, 4)
+    off, out = 24, {}
+
+    def string(off: int) -> tuple[str, int]:
+        (n,) = struct.unpack_from("<Q", m, off)
+        return m[off + 8 : off + 8 + n].decode("utf-8", "replace"), off + 8 + n
+
+    def skip(kind: int, off: int) -> int:
+        if kind == _STRING:
             (n,) = struct.unpack_from("<Q", m, off)
-            return m[off + 8 : off + 8 + n].decode("utf-8", "replace"), off + 8 + n
+            return off + 8 + n
+        if kind == _ARRAY:
+            item, n = struct.unpack_from("<IQ", m, off)
+            off += 12
+            if item in _SCALARS:
+                return off + n * struct.calcsize(_SCALARS[item])
+            for _ in range(n):
+                off = skip(item, off)
+            return off
+        return off + struct.calcsize(_SCALARS[kind])
 
-        def skip(kind: int, off: int) -> int:
-            if kind == _STRING:
-                (n,) = struct.unpack_from("<Q", m, off)
-                return off + 8 + n
-            if kind == _ARRAY:
-                item, n = struct.unpack_from("<IQ", m, off)
-                off += 12
-                if item in _SCALARS:
-                    return off + n * struct.calcsize(_SCALARS[item])
-                for _ in range(n):
-                    off = skip(item, off)
-                return off
-            return off + struct.calcsize(_SCALARS[kind])
-
-        for _ in range(n_kv):
-            key, off = string(off)
-            (kind,) = struct.unpack_from("<I", m, off)
-            off += 4
-            if kind == _STRING:
-                out[key], off = string(off)
-            elif kind in _SCALARS:
-                (out[key],) = struct.unpack_from(_SCALARS[kind], m, off)
-                off += struct.calcsize(_SCALARS[kind])
-            else:
-                off = skip(kind, off)
-        return out
+    for _ in range(n_kv):
+        key, off = string(off)
+        (kind,) = struct.unpack_from("<I", m, off)
+        off += 4
+        if kind == _STRING:
+            out[key], off = string(off)
+        elif kind in _SCALARS:
+            (out[key],) = struct.unpack_from(_SCALARS[kind], m, off)
+            off += struct.calcsize(_SCALARS[kind])
+        else:
+            off = skip(kind, off)
+    return out
 
 
 # scanning ---------------------------------------------------------------------------------------

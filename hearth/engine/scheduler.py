@@ -81,6 +81,7 @@ class Scheduler:
                 self.finish(seq, FinishReason.CANCELLED)
                 continue
             seq.status = Status.PREFILL
+            seq.stream.started = True  # a request whose time runs out from here on ends as "length", not 503
             self.running.append(seq)  # before anything that can raise, so that fail_all ends it
             fresh = seq.prompt_out is not None  # prompt logprobs need every position's logits: reuse nothing
             fut, fut_n = (None, 0) if fresh else self.cache.best_future(seq.prompt)

@@ -43,6 +43,7 @@ class Stream:
         self.completion_tokens = 0
         self.finish_reason: FinishReason | None = None
         self.cancelled = False
+        self.started = False  # set by the engine thread when the sequence is admitted into the batch
         self.prompt_logprobs = None  # api.Generation.prompt_logprobs
 
     def __aiter__(self):
