@@ -444,6 +444,23 @@ def _accept_unenforceable(body: dict) -> None:
         _strip_unenforceable(fmt["json_schema"].get("schema"))
 
 
+# -- completions echo, completions response_format, parallel calls (parity's second round) ----------
+def _shift_echo_logprobs(body: dict) -> None:
+    """Off by one: each prompt token carries the logprob of the token after it (the top lists kept)."""
+    for c in _choices(body):
+        values = (c.get("logprobs") or {}).get("token_logprobs")
+        if isinstance(values, list) and len(values) > 2:
+            values[1:] = values[2:] + values[-1:]
+
+
+def _repeat_last_call(body: dict) -> None:
+    """The answer ends with a verbatim repeat of its last call."""
+    for msg in _messages(body):
+        calls = msg.get("tool_calls") or []
+        if calls:
+            calls.append({**copy.deepcopy(calls[-1]), "id": calls[-1]["id"] + "x"})
+
+
 # -- LM Studio's model routes ----------------------------------------------------------------------
 LMS_LIST, LMS_LOAD, LMS_UNLOAD = "/api/v1/models", "/api/v1/models/load", "/api/v1/models/unload"
 
@@ -610,6 +627,14 @@ MUTANTS: list[Mutant] = [
            on_request=edit_request(CHAT, _when(_format_is("json_schema", stream=True), lambda b: b.pop("response_format")))),
     Mutant("unenforceable_schema_accepted", "a schema keyword that cannot be enforced is dropped silently (200, not 400)",
            ("structured.unsupported_feature",), on_request=edit_request(CHAT, _accept_unenforceable)),
+    Mutant("ignore_echo", "completions echo ignored (the prompt is not scored)", ("logprobs.completions.echo",),
+           on_request=drop(COMPLETIONS, "echo")),
+    Mutant("echo_logprobs_shifted", "echoed prompt logprobs off by one token", ("logprobs.completions.echo",),
+           on_response=edit_body(COMPLETIONS, _shift_echo_logprobs)),
+    Mutant("ignore_completions_response_format", "response_format on /completions ignored", ("structured.completions",),
+           on_request=drop(COMPLETIONS, "response_format")),
+    Mutant("tool_calls_repeated", "the answer ends with a verbatim repeat of its last call", ("tools.parallel_ends",),
+           on_response=edit_body(CHAT, _repeat_last_call)),
     # LM Studio's model routes (models' cases)
     Mutant("no_lmstudio_api", "/api/v1/models, /load and /unload are gone (404)", ("lmstudio.list", "lmstudio.load_unload", "lmstudio.errors"),
            on_request=lambda ex: _gone(LMS_LIST, "GET")(ex) or _gone(LMS_LOAD)(ex) or _gone(LMS_UNLOAD)(ex)),

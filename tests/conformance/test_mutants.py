@@ -12,8 +12,7 @@ from conformance.mutants import MUTANTS
 from conformance.proxy import Proxy
 
 READY = [m for m in MUTANTS if m.needs == "ready"]
-# cases that landed without a mutant yet: debt, not exemption (parity's three, 2026-11-25: see its report)
-AWAITING_A_MUTANT: set[str] = {"tools.parallel_ends", "structured.completions", "logprobs.completions.echo"}
+AWAITING_A_MUTANT: set[str] = set()  # cases that landed without a mutant yet: debt, not exemption
 
 
 def assigned() -> dict[str, list[str]]:
