@@ -11,8 +11,8 @@ Determinism (what is guaranteed, measured on llama.cpp's CPU kernels):
 - Same prompt + same params (seed) on an engine gives the same text, whether the prompt's prefix
   came from the prefix cache, a coalesced copy, or was evaluated afresh: whether a prompt position
   is evaluated in a big call (>= 64 rows, the large-batch kernels) or a small one depends only on
-  the prompt, never on what was cached, and only big-call cells are reused (prefix_cache.py), so
-  the logits are bit-identical on every path. Measured for llama.cpp's CPU kernels on SmolLM2 Q4_1
+  the prompt, never on what was cached, and a cell is reused only where the new prompt would have
+  computed it in the same regime (prefix_cache.py), so the logits are bit-identical on every path. Measured for llama.cpp's CPU kernels on SmolLM2 Q4_1
   (benchmarks/chunking.py checks a model); the tests check it on the default model.
 - Alone or under load: bit-identical while the sequence's KV fits 256 cells (llama.cpp pads the
   attention window to 256; from 512 a LONE single-token decode takes a split-KV flash-attention

@@ -3,8 +3,9 @@
 A step's plan is one token of every decoding sequence (one llama_decode), then prompt chunks of
 sequences being prefilled (one llama_decode each, cut as prefix_cache.py explains: big calls, then
 the prompt's tail in small ones). While streams are decoding, prompt evaluation is capped at about
-PREFILL_BUDGET tokens per step, so a long prompt delays the running streams by a bounded amount per token. The scheduler never runs the model: the runner
-executes the plan, then `postprocess` records what it put in the KV cache.
+PREFILL_BUDGET tokens per step, so a long prompt delays the running streams by a bounded amount per
+token. The scheduler never runs the model: the runner executes the plan, then `postprocess` records
+what it put in the KV cache.
 """
 from __future__ import annotations
 
