@@ -4,7 +4,7 @@ and the samplers (logit bias, penalties, constraints, logprobs).
 Each slot is a llama seq id with its own KV stream (`kv_unified=False`): measured here, a sequence's
 logits are then bit-identical whatever else shares the batch (joint prefills included), and 8
 sequences decode 1.6x faster together than one alone (unified: 1.27x, and joint prefills diverge).
-The price: seq_cp across streams copies a whole stream, so prefixes are copied whole then trimmed.
+The price: seq_cp across streams copies a whole stream, so prefixes are copied through a buffer.
 """
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ class Runner:
         self.n_vocab = model.n_vocab
         self._cur = None  # llama_token_data[n_vocab] for constrained sampling, made on first use
         self._exp = None  # float32[n_vocab] scratch for logprobs, made on first use
+        self._state = None  # uint8 buffer for copying a sequence's cells, grown on use
 
     def close(self) -> None:
         if self.ctx:
@@ -87,30 +88,49 @@ class Runner:
 
     # one step ---------------------------------------------------------------------------------
     def run(self, plan) -> list[tuple]:
-        """Evaluate a scheduler Plan; returns [(sequence, TokenOut | Exception)] in plan order. Each
-        call's logits are sampled before the next call overwrites them. An exception in one
-        sequence's sampling (its constraint) is that sequence's result; a failed decode raises."""
+        """Evaluate a scheduler Plan: the joint call, then the other chunks; returns [(sequence,
+        TokenOut | Exception)]. Each call's logits are sampled before the next call overwrites them.
+        An exception in one sequence's sampling (its constraint) is that sequence's result; a failed
+        decode raises."""
         out = []
-        if plan.decode:
-            rows = [self.add(s.last, len(s.slot.tokens), s.slot.id, True) for s in plan.decode]
+        if plan.decode or plan.joint:
+            rows, spans = [], []
+            # in stream order: llama.cpp cuts a batch over several KV streams into ubatches (graph runs) of
+            # consecutive stream ids with as many tokens each; out of order, one step would run several
+            parts = [(s.slot.id, s, None) for s in plan.decode] + [(c.seq.slot.id, c.seq, c) for c in plan.joint]
+            for _, seq, c in sorted(parts, key=lambda p: p[0]):
+                if c is None:
+                    rows.append((seq, self.add(seq.last, len(seq.slot.tokens), seq.slot.id, True)))
+                else:
+                    spans.append((c, self._add_chunk(c)))
             self._decode()
-            for seq, row in zip(plan.decode, rows):
-                out.append((seq, self._sample(seq, row)))
+            out.extend((seq, self._sample(seq, row)) for seq, row in rows)
+            for c, (first, last) in spans:
+                out.extend(self._chunk_done(c, first, last))
         for c in plan.prefill:
-            seq = c.seq
-            if seq.cancelled:
+            if c.seq.cancelled:
                 continue
-            prompt, sid, last = seq.prompt, seq.slot.id, c.end - 1
-            every = seq.prompt_out is not None  # prompt logprobs (echo): every row's logits
-            for pos in range(c.start, c.end):
-                row = self.add(prompt[pos], pos, sid, every or (c.sample and pos == last))
+            first, last = self._add_chunk(c)
             self._decode()
-            c.done = True
-            if every:
-                self._prompt_logprobs(seq, c)
-            if c.sample:
-                out.append((seq, self._sample(seq, row)))
+            out.extend(self._chunk_done(c, first, last))
         return out
+
+    def _add_chunk(self, c) -> tuple[int, int]:
+        """Append a prompt chunk's tokens; returns the rows of its first and last token."""
+        seq = c.seq
+        prompt, sid, end = seq.prompt, seq.slot.id, c.end - 1
+        every = seq.prompt_out is not None  # prompt logprobs (echo): every row's logits
+        first = self.n
+        for pos in range(c.start, c.end):
+            row = self.add(prompt[pos], pos, sid, every or (c.sample and pos == end))
+        return first, row
+
+    def _chunk_done(self, c, first: int, last: int) -> list[tuple]:
+        c.done = True
+        seq = c.seq
+        if seq.prompt_out is not None:
+            self._prompt_logprobs(seq, c, first)
+        return [(seq, self._sample(seq, last))] if c.sample else []
 
     # sampling ---------------------------------------------------------------------------------
     def sampler(self, params: SamplingParams):
@@ -212,13 +232,13 @@ class Runner:
             top = tuple(TopLogprob(int(i), piece(int(i)), float(x[i]) - lse) for i in top_k(x, k))
         return TokenOut(token, self.model.piece(token), float(x[token]) - lse, top)
 
-    def _prompt_logprobs(self, seq, c) -> None:
-        """Append to seq.prompt_out each prompt token's logprob given the tokens before it: row i of the
-        chunk just decoded predicts position c.start + i + 1; the prompt's first token has none."""
+    def _prompt_logprobs(self, seq, c, first: int) -> None:
+        """Append to seq.prompt_out each prompt token's logprob given the tokens before it: row first + i
+        of the call just decoded predicts position c.start + i + 1; the prompt's first token has none."""
         prompt, k = seq.prompt, seq.params.prompt_logprobs
         if c.start == 0:
             seq.prompt_out.append(TokenOut(prompt[0], self.model.piece(prompt[0])))
-        for row, pos in enumerate(range(c.start, min(c.end, len(prompt) - 1))):
+        for row, pos in enumerate(range(c.start, min(c.end, len(prompt) - 1)), first):
             seq.prompt_out.append(self._with_logprobs(prompt[pos + 1], row, k))
 
     # KV streams -------------------------------------------------------------------------------
@@ -230,7 +250,15 @@ class Runner:
         L.llama_memory_seq_rm(self.mem, seq_id, n, -1)
 
     def seq_copy_prefix(self, src: int, dst: int, n: int) -> None:
-        # across streams only whole copies are supported (a partial one aborts the process)
+        """dst holds src's first n positions. Copied cell by cell through a buffer (llama's per-sequence
+        state), not with seq_cp: across streams seq_cp copies a whole stream (n_ctx cells, ~10 ms here,
+        deferred to the next decode), this costs ~5 us per cell src holds. Bit-identical to src."""
         L.llama_memory_seq_rm(self.mem, dst, -1, -1)
-        L.llama_memory_seq_cp(self.mem, src, dst, -1, -1)
+        size = L.llama_state_seq_get_size_ext(self.ctx, src, 0)
+        if self._state is None or self._state.nbytes < size:
+            self._state = np.empty(max(size, 2 * (0 if self._state is None else self._state.nbytes)), np.uint8)
+        buf = self._state.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
+        got = L.llama_state_seq_get_data_ext(self.ctx, buf, self._state.nbytes, src, 0)
+        if got == 0 or L.llama_state_seq_set_data_ext(self.ctx, buf, got, dst, 0) != got:
+            raise RuntimeError(f"llama.cpp could not copy sequence {src} to {dst}")
         L.llama_memory_seq_rm(self.mem, dst, n, -1)

@@ -79,6 +79,26 @@ def test_conversation_turns_reuse_the_previous_turn(engine):
     assert cached + delta(engine, before, "prefill_tokens") == g2.prompt_tokens
 
 
+def test_a_repeated_short_prompt_reuses_all_but_its_last_token(engine):
+    # shorter than one small call: in place, or copied from a slot a running sequence holds
+    prompt = Prompt(text="Here is a long list of birds, one per line:\n1. robin\n2.")
+    text, _, g = run(collect(engine, prompt, greedy(6)))
+    before = engine.stats()
+    assert run(collect(engine, prompt, greedy(6)))[0] == text
+    assert delta(engine, before, "cached_prompt_tokens") == g.prompt_tokens - 1
+    assert delta(engine, before, "prefill_tokens") == 1
+
+    async def beside_a_running_one():
+        other = asyncio.ensure_future(collect(engine, prompt, greedy(40)))
+        await asyncio.sleep(0.2)  # it holds the cached cells now
+        before = engine.stats()
+        mine = await collect(engine, prompt, greedy(6))
+        return mine[0], delta(engine, before, "prefill_tokens"), await other
+
+    mine, prefilled, _ = run(beside_a_running_one())
+    assert mine == text and prefilled == 1
+
+
 def test_eviction_never_corrupts_a_running_sequence():
     eng = make_engine(n_ctx=512, n_parallel=2)  # 3-4 slots: churn forces evictions
     try:
