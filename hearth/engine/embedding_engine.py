@@ -48,7 +48,7 @@ class EmbeddingEngine(Steppable):
         self.model: ModelInfo | None = None
         self.n_pack, self.n_seq = n_pack, n_seq
         self.n_batch = 0  # tokens one decode holds: the longest input the model takes, or n_pack
-        # stepped by the compute loop, in turn with the chat models: all cores, as theirs
+        # stepped by the compute loop: all cores, or one while it is lent to a helper (compute.py)
         self.n_threads = n_threads or config.n_threads or os.cpu_count() or 1
         self.max_tokens = 0  # tokens of one input at most: set on load
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()  # jobs from the event loop
@@ -112,6 +112,12 @@ class EmbeddingEngine(Steppable):
 
     def abort(self) -> None:
         self._fail_all(RuntimeError("the embedding engine failed"))
+
+    def set_threads(self, n: int) -> None:
+        n = max(1, min(n, self.n_threads))
+        if self._ctx is not None and n != getattr(self, "_threads_now", self.n_threads):
+            self._L.llama_set_n_threads(self._ctx, n, n)
+            self._threads_now = n
 
     def _admit(self, job: _Job) -> None:
         job.vectors = [None] * len(job.inputs)

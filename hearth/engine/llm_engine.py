@@ -130,6 +130,9 @@ class LlamaEngine(Steppable):
         self._admit()
         return self._scheduler.has_work()
 
+    def set_threads(self, n: int) -> None:
+        self._llama[1].set_threads(n)
+
     def abort(self) -> None:
         """After a failed step: end the running and waiting requests, keep serving."""
         self._scheduler.fail_all("engine error")

@@ -50,6 +50,7 @@ class Runner:
         self.ctx = L.llama_init_from_model(model.ptr, p)
         if not self.ctx:
             raise RuntimeError("llama.cpp could not create the generation context")
+        self.max_threads = self.n_threads = n_threads
         self.mem = L.llama_get_memory(self.ctx)
         self.batch = L.llama_batch_init(n_batch, 0, 1)
         self.n = 0  # tokens in the batch being built
@@ -63,6 +64,13 @@ class Runner:
             L.llama_batch_free(self.batch)
             L.llama_free(self.ctx)
             self.ctx = None
+
+    def set_threads(self, n: int) -> None:
+        """Decode with min(n, the threads it was made with) from the next call on."""
+        n = max(1, min(n, self.max_threads))
+        if n != self.n_threads:
+            L.llama_set_n_threads(self.ctx, n, n)
+            self.n_threads = n
 
     # the batch --------------------------------------------------------------------------------
     def add(self, token: int, pos: int, seq_id: int, logits: bool) -> int:

@@ -95,7 +95,10 @@ def test_metrics_count_what_the_page_did(page, origin):
     assert metric(origin, "hearth_completion_tokens_total") == tokens_out + n
     assert metric(origin, "hearth_time_to_first_token_seconds_count") == ttft + 1
     assert metric(origin, "hearth_inter_token_latency_seconds_count") >= itl + 1
-    assert metric(origin, "hearth_requests_total", route="/status", status="200") > polls
+    deadline = time.monotonic() + 30  # the page polls /status every second (the answer may come sooner)
+    while metric(origin, "hearth_requests_total", route="/status", status="200") <= polls:
+        assert time.monotonic() < deadline, "the page stopped polling /status"
+        time.sleep(0.2)
     # and the page's own table lists the request
     page.wait_for_selector(f"#recent tr:has-text('{CHAT}')")
     assert page.console.errors == []

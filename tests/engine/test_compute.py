@@ -1,8 +1,9 @@
-"""The compute loop (hearth/engine/compute.py): one thread steps every loaded model.
+"""The compute loop (hearth/engine/compute.py): its thread steps every loaded model, and lends the
+extra ones to single-threaded helpers while two or more are busy.
 
 The loop's rules over stand-in engines (what a real model cannot show on demand: a step held open, a
-step that raises, a close during a load), then the real chat and embedding models decoding on that one
-thread.
+step that raises, a close during a load), then the real chat and embedding models decoding side by
+side, a multi-threaded decode only ever on the compute thread.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class Stub(Steppable):
         self.loaded.set()
         self.aborted = self.unloads = self.has_work_calls = 0
         self.stepping = threading.Event()
+        self.threads = 0  # as set_threads last said
 
     def load(self):
         assert self.loaded.wait(TIMEOUT)
@@ -50,7 +52,7 @@ class Stub(Steppable):
         if self.hold is not None:
             assert self.hold.wait(TIMEOUT)
         self.work -= 1
-        self.log.append((self.name, threading.current_thread().name))
+        self.log.append((self.name, threading.current_thread().name, self.threads))
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("a broken step")
@@ -59,6 +61,9 @@ class Stub(Steppable):
     def abort(self):
         self.aborted += 1
         self.work = 0
+
+    def set_threads(self, n):
+        self.threads = n
 
     def add_work(self, n: int):
         self.work += n
@@ -78,8 +83,8 @@ def started(*engines: Stub) -> None:
     until(lambda: all(e.state is api.LoadState.READY for e in engines), "the loads")
 
 
-def test_engines_with_work_take_turns_one_step_each_on_one_thread():
-    compute, log = Compute("test-compute"), []
+def test_on_one_core_engines_with_work_take_turns_one_step_each_on_one_thread():
+    compute, log = Compute("test-compute", n_threads=1), []
     a, b = Stub("a", log, compute=compute), Stub("b", log, compute=compute)
     started(a, b)
     a.hold = threading.Event()  # both get their work before the first step runs
@@ -87,10 +92,89 @@ def test_engines_with_work_take_turns_one_step_each_on_one_thread():
     b.add_work(3)
     a.hold.set()
     until(lambda: len(log) == 6, "six steps")
-    assert [name for name, _ in log] == ["a", "b", "a", "b", "a", "b"]
-    assert {thread for _, thread in log} == {"test-compute"}
+    assert [name for name, _, _ in log] == ["a", "b", "a", "b", "a", "b"]
+    assert {thread for _, thread, _ in log} == {"test-compute"}
     a.close()
     b.close()
+
+
+def test_two_busy_engines_step_side_by_side_with_a_thread_each_and_one_alone_gets_all():
+    compute, log = Compute("test-compute", n_threads=2), []
+    a, b = Stub("a", log, compute=compute), Stub("b", log, compute=compute)
+    started(a, b)
+    first, second = threading.Event(), threading.Event()
+    a.hold = first
+    a.add_work(2)
+    assert a.stepping.wait(TIMEOUT)  # a's first step is open
+    b.add_work(3)
+    a.hold = second  # a's second step stays open until b is done: b must run beside it
+    first.set()
+    until(lambda: [n for n, _, _ in log].count("b") == 3, "b's steps while a's is open")
+    second.set()
+    until(lambda: a.work == 0, "a's steps")
+    steps = {name: [(thread, threads) for n, thread, threads in log if n == name] for name in "ab"}
+    assert steps["b"] == [("test-compute-helper", 1)] * 3
+    assert steps["a"] == [("test-compute", 2), ("test-compute", 1)]  # alone: every core; beside b: one
+    a.hold = None
+    a.add_work(1)
+    until(lambda: a.work == 0 and len(log) == 6, "a alone again")
+    assert log[-1] == ("a", "test-compute", 2)
+    a.close()
+    b.close()
+
+
+def test_a_lent_engine_comes_back_to_every_core_once_the_other_is_done():
+    compute, log = Compute("test-compute", n_threads=2), []
+    a, b = Stub("a", log, compute=compute), Stub("b", log, compute=compute)
+    started(a, b)
+    first, second = threading.Event(), threading.Event()
+    a.hold = first
+    a.add_work(2)
+    assert a.stepping.wait(TIMEOUT)
+    b.hold = threading.Event()
+    b.add_work(4)
+    a.hold = second
+    first.set()  # next round: b lent; a's last step runs beside it
+    assert b.stepping.wait(TIMEOUT)
+    second.set()
+    until(lambda: a.work == 0, "a's steps")
+    b.hold.set()
+    until(lambda: b.work == 0, "b's steps")
+    b_steps = [(thread, threads) for n, thread, threads in log if n == "b"]
+    assert b_steps[0] == ("test-compute-helper", 1) and b_steps[-1] == ("test-compute", 2), b_steps
+    a.close()
+    b.close()
+
+
+def test_closing_a_lent_engine_waits_for_its_step_and_it_steps_no_more():
+    compute, log = Compute("test-compute", n_threads=2), []
+    a, b = Stub("a", log, compute=compute), Stub("b", log, compute=compute)
+    started(a, b)
+    first, second = threading.Event(), threading.Event()
+    a.hold = first
+    a.add_work(2)
+    assert a.stepping.wait(TIMEOUT)
+    b.hold = threading.Event()
+    b.add_work(5)
+    a.hold = second
+    first.set()  # the next round lends b to the helper, where its step stays open
+    assert b.stepping.wait(TIMEOUT)
+    closer = threading.Thread(target=b.close)
+    closer.start()
+    second.set()  # the loop takes the close in and recalls b from its helper
+    closer.join(0.2)
+    assert closer.is_alive() and b.unloads == 0  # not freed under its running step
+    b.hold.set()
+    closer.join(TIMEOUT)
+    assert not closer.is_alive() and b.unloads == 1
+    stepped = [n for n, _, _ in log].count("b")
+    time.sleep(0.05)
+    assert [n for n, _, _ in log].count("b") == stepped == 1
+    assert all(thread == "test-compute-helper" for n, thread, _ in log if n == "b")
+    a.hold = None
+    a.add_work(1)  # the loop goes on
+    until(lambda: [n for n, _, _ in log].count("a") == 3, "a's next step")
+    a.close()
 
 
 def test_an_idle_loop_sleeps():
@@ -135,7 +219,7 @@ def test_a_step_that_raises_ends_that_engines_requests_and_the_loop_goes_on():
     a.add_work(3)
     until(lambda: a.aborted == 1, "the abort")
     b.add_work(2)
-    until(lambda: [n for n, _ in log].count("b") == 2, "b's steps")
+    until(lambda: [n for n, _, _ in log].count("b") == 2, "b's steps")
     assert a.state is api.LoadState.READY  # still serving
     a.close()
     b.close()
@@ -158,15 +242,16 @@ def test_a_close_during_the_load_frees_once_and_never_joins_the_loop():
     assert log == []
 
 
-def test_the_chat_and_the_embedding_model_decode_on_one_thread(monkeypatch):
-    """Real models: every llama_decode of both runs on the shared compute thread, and streams and
-    embeddings served together come out right."""
-    threads: set[str] = set()
+def test_the_chat_and_the_embedding_model_decode_side_by_side(monkeypatch):
+    """Real models: a multi-threaded llama_decode of either runs on the shared compute thread only, and
+    streams and embeddings served together come out right."""
+    threads: set[tuple[str, int]] = set()
     for cls in (LlamaEngine, EmbeddingEngine):
         step = cls.step
 
         def recording(self, _step=step):
-            threads.add(threading.current_thread().name)
+            n = self._llama[1].n_threads if isinstance(self, LlamaEngine) else getattr(self, "_threads_now", self.n_threads)
+            threads.add((threading.current_thread().name, n))
             return _step(self)
 
         monkeypatch.setattr(cls, "step", recording)
@@ -192,4 +277,5 @@ def test_the_chat_and_the_embedding_model_decode_on_one_thread(monkeypatch):
     assert gen1.finish_reason in ("stop", "length") and gen2.finish_reason in ("stop", "length")
     v = emb.vectors
     assert sum(x * y for x, y in zip(v[0], v[1])) > sum(x * y for x, y in zip(v[0], v[2]))
-    assert threads == {"hearth-compute"}
+    assert {name for name, n in threads if n > 1} <= {"hearth-compute"}, threads
+    assert {name for name, _ in threads} <= {"hearth-compute", "hearth-compute-helper"}, threads
