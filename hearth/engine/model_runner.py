@@ -142,6 +142,10 @@ class Runner:
 
     # sampling ---------------------------------------------------------------------------------
     def sampler(self, params: SamplingParams):
+        """The request's llama.cpp sampler chain; None for plain greedy (the runner takes the argmax)."""
+        plain = not (params.logit_bias or params.presence_penalty or params.frequency_penalty)
+        if params.temperature <= 0 and plain and params.constraint is None:
+            return None
         chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
         add = L.llama_sampler_chain_add
         if params.logit_bias:
@@ -167,11 +171,14 @@ class Runner:
 
     @staticmethod
     def free_sampler(sampler) -> None:
-        L.llama_sampler_free(sampler)
+        if sampler is not None:
+            L.llama_sampler_free(sampler)
 
     def _sample(self, seq, row: int):
         try:
-            if seq.constraint is None:
+            if seq.sampler is None:  # llama.cpp's greedy sampler takes the first largest logit, as argmax
+                token = int(self._logits(row).argmax())  # does, without building a 49k-entry array first
+            elif seq.constraint is None:
                 token = L.llama_sampler_sample(seq.sampler, self.ctx, row)  # also accepts the token
             else:
                 token = self._sample_constrained(seq.sampler, seq.constraint, row)
@@ -217,17 +224,20 @@ class Runner:
             self._cur = L.llama_token_data_array()
         view = self._cur_view
         view["id"] = self._ids  # samplers reorder the array in place
-        view["logit"] = np.ctypeslib.as_array(L.llama_get_logits_ith(self.ctx, row), shape=(n,))
+        view["logit"] = self._logits(row)
         view["p"] = 0.0
         cur = self._cur
         cur.data = ctypes.cast(self._cur_data, L.llama_token_data_p)
         cur.size, cur.selected, cur.sorted = n, -1, False
         return cur
 
+    def _logits(self, row: int) -> np.ndarray:
+        return np.ctypeslib.as_array(L.llama_get_logits_ith(self.ctx, row), shape=(self.n_vocab,))
+
     def _with_logprobs(self, token: int, row: int, k: int) -> TokenOut:
         """The model's own log-probabilities: log-softmax of the raw logits (before bias, penalties,
         constraint, temperature, top-k, top-p). Only when asked: ~0.1 ms per token over a 49k vocabulary."""
-        x = np.ctypeslib.as_array(L.llama_get_logits_ith(self.ctx, row), shape=(self.n_vocab,))
+        x = self._logits(row)
         if self._exp is None:
             self._exp = np.empty(self.n_vocab, dtype=np.float32)
         m = x.max()
