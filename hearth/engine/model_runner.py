@@ -57,7 +57,7 @@ class Runner:
         self.n_vocab = model.n_vocab
         self._cur = None  # llama_token_data[n_vocab] for constrained sampling, made on first use
         self._exp = None  # float32[n_vocab] scratch for logprobs, made on first use
-        self._state = None  # uint8 buffer for copying a sequence's cells, grown on use
+        self._state = [None, None]  # uint8 buffers for copying a sequence's cells (_read)
 
     def close(self) -> None:
         if self.ctx:
@@ -271,12 +271,28 @@ class Runner:
         """dst holds src's first n positions. Copied cell by cell through a buffer (llama's per-sequence
         state), not with seq_cp: across streams seq_cp copies a whole stream (n_ctx cells, ~10 ms here,
         deferred to the next decode), this costs ~5 us per cell src holds. Bit-identical to src."""
-        L.llama_memory_seq_rm(self.mem, dst, -1, -1)
-        size = L.llama_state_seq_get_size_ext(self.ctx, src, 0)
-        if self._state is None or self._state.nbytes < size:
-            self._state = np.empty(max(size, 2 * (0 if self._state is None else self._state.nbytes)), np.uint8)
-        buf = self._state.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
-        got = L.llama_state_seq_get_data_ext(self.ctx, buf, self._state.nbytes, src, 0)
-        if got == 0 or L.llama_state_seq_set_data_ext(self.ctx, buf, got, dst, 0) != got:
-            raise RuntimeError(f"llama.cpp could not copy sequence {src} to {dst}")
+        self._write(dst, *self._read(src, 0))
         L.llama_memory_seq_rm(self.mem, dst, n, -1)
+
+    def seq_swap(self, a: int, b: int) -> None:
+        """Exchange the cells of streams a and b."""
+        cells_a, cells_b = self._read(a, 0), self._read(b, 1)
+        self._write(a, *cells_b)
+        self._write(b, *cells_a)
+
+    def _read(self, seq_id: int, which: int):
+        """(pointer, size): seq_id's cells, in buffer `which` (0 or 1), grown on use and kept."""
+        size = L.llama_state_seq_get_size_ext(self.ctx, seq_id, 0)
+        buf = self._state[which]
+        if buf is None or buf.nbytes < size:
+            buf = self._state[which] = np.empty(max(size, 0 if buf is None else 2 * buf.nbytes), np.uint8)
+        ptr = buf.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
+        got = L.llama_state_seq_get_data_ext(self.ctx, ptr, buf.nbytes, seq_id, 0)
+        if got == 0:
+            raise RuntimeError(f"llama.cpp could not read the cells of sequence {seq_id}")
+        return ptr, got
+
+    def _write(self, seq_id: int, ptr, size: int) -> None:
+        L.llama_memory_seq_rm(self.mem, seq_id, -1, -1)
+        if L.llama_state_seq_set_data_ext(self.ctx, ptr, size, seq_id, 0) != size:
+            raise RuntimeError(f"llama.cpp could not write the cells of sequence {seq_id}")

@@ -84,6 +84,7 @@ class PrefixCache:
         self._clock = 0
         self.evictions = 0
         self.copies = 0
+        self.swaps = 0  # compactions
 
     def has_idle(self) -> bool:
         return any(s.seq is None for s in self.slots)
@@ -146,6 +147,22 @@ class PrefixCache:
         target.stamp = self._clock
         seq.slot = target
         return n
+
+    def compact(self) -> None:
+        """Keep the running sequences in consecutive streams: llama.cpp runs a batch as one graph per
+        run of consecutive stream ids, and a decode step of 8 with a hole among them cost ~15% more
+        (measured here). Moves the highest running sequence into the lowest hole (swapping the cells,
+        so the idle slot's cache entry is kept)."""
+        running = [s for s in self.slots if s.seq is not None]
+        if not running:
+            return
+        low, top = min(s.id for s in running), max(running, key=lambda s: s.id)
+        if top.id - low + 1 == len(running):
+            return
+        hole = min((s for s in self.slots if s.seq is None and low < s.id < top.id), key=lambda s: s.id)
+        self.runner.seq_swap(top.id, hole.id)
+        top.id, hole.id = hole.id, top.id
+        self.swaps += 1
 
     def _move(self, src: Slot, dst: Slot) -> None:
         """dst takes over src's cached cells (src is about to be overwritten)."""

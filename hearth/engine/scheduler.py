@@ -123,6 +123,7 @@ class Scheduler:
                 self.finish(seq, FinishReason.CANCELLED)
             self.waiting = deque(s for s in self.waiting if not s.cancelled)
         self._admit()
+        self.cache.compact()
         plan = Plan(decode=[s for s in self.running if s.status is Status.DECODE])
         budget = PREFILL_BUDGET if plan.decode else self.runner.n_batch
         joint_rows = len(plan.decode)

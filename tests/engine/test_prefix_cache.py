@@ -99,6 +99,26 @@ def test_a_repeated_short_prompt_reuses_all_but_its_last_token(engine):
     assert mine == text and prefilled == 1
 
 
+def test_a_sequence_moved_into_a_hole_goes_on_bit_for_bit():
+    # three run together; the middle one ends first; the last moves into its stream (compact) and
+    # both long ones still give, token for token, what each gives alone (all under 256 cells)
+    eng = make_engine(n_ctx=512, n_parallel=3)
+    try:
+        prompts = [Prompt(text=f"Here is a long list of {t}, one per line:\n1.") for t in ("birds", "rivers", "stars")]
+        alone = [run(collect(eng, p, greedy(60)))[0] for p in (prompts[0], prompts[2])]
+        swaps = eng._cache.swaps
+
+        async def together():
+            return await asyncio.gather(collect(eng, prompts[0], greedy(60)), collect(eng, prompts[1], greedy(3)),
+                                        collect(eng, prompts[2], greedy(60)))
+
+        first, _, last = run(together())
+        assert [first[0], last[0]] == alone
+        assert eng._cache.swaps == swaps + 1  # the last one moved into the middle one's stream
+    finally:
+        eng.close()
+
+
 def test_eviction_never_corrupts_a_running_sequence():
     eng = make_engine(n_ctx=512, n_parallel=2)  # 3-4 slots: churn forces evictions
     try:
