@@ -89,15 +89,14 @@ class PrefixCache:
     def has_idle(self) -> bool:
         return any(s.seq is None for s in self.slots)
 
-    def best(self, prompt: list[int], exclude=None, in_place=None) -> tuple[Slot | None, int]:
-        """The slot holding the longest prefix of `prompt` worth reusing (`in_place`: the slot it would
-        take over)."""
+    def best(self, prompt: list[int], exclude=None) -> tuple[Slot | None, int]:
+        """The slot holding the longest prefix of `prompt` worth copying."""
         best, best_n = None, 0
         for s in self.slots:
             if s is exclude or not s.n_exact:
                 continue
             n = reusable(lcp(s.tokens, prompt), s.n_exact, s.split, len(prompt))
-            if not worth_reusing(n, len(s.tokens), s is in_place):
+            if not worth_reusing(n, len(s.tokens), in_place=False):
                 n = 0
             if n > best_n or (n == best_n and n and best is not None and best.seq is not None and s.seq is None):
                 best, best_n = s, n
@@ -119,28 +118,31 @@ class PrefixCache:
         """Give `seq` the lowest idle slot, holding the longest cached prefix of its prompt (none when
         not `reuse`); returns that length.
 
-        Running sequences are packed into the lowest stream ids: measured here, a decode step costs
-        ~20% more CPU when the running sequences sit in streams 8-15 rather than 0-7 (not yet
-        traced inside llama.cpp). What the lowest idle slot cached moves to the least recently used
-        idle slot, so eviction stays LRU."""
+        Running sequences are packed into the lowest stream ids (see `compact`). What the lowest idle
+        slot cached moves to the least recently used idle slot, so eviction stays LRU; it is taken over
+        in place only when the prompt reuses most of it."""
         self._clock += 1
         idle = [s for s in self.slots if s.seq is None]
         target = min(idle, key=lambda s: s.id)
-        src, n = self.best(seq.prompt, in_place=target) if reuse else (None, 0)
-        if src is target:  # take the idle cache entry over in place
+        src, n = self.best(seq.prompt) if reuse else (None, 0)
+        in_place = src is target and worth_reusing(n, len(target.tokens), in_place=True)
+        if target.tokens and not in_place:  # keep its entry: move it over the least recently used idle one
+            others = [s for s in idle if s is not target and s is not src]
+            victim = min(others, key=lambda s: (len(s.tokens) > 0, s.stamp)) if others else None
+            if victim is not None and (not victim.tokens or victim.stamp < target.stamp):
+                self.evictions += bool(victim.tokens)
+                self._move(target, victim)
+                if src is target:
+                    src = victim
+            else:
+                self.evictions += 1
+                in_place = src is target  # its entry goes anyway: keep what this prompt shares with it
+        if in_place:
             if len(target.tokens) > n:
                 self.runner.seq_trim(target.id, n)
                 del target.tokens[n:]
             target.n_exact = min(target.n_exact, n)
         else:
-            others = [s for s in idle if s is not target and s is not src]
-            victim = min(others, key=lambda s: (len(s.tokens) > 0, s.stamp)) if others else None
-            if target.tokens and victim is not None and (not victim.tokens or victim.stamp < target.stamp):
-                if victim.tokens:
-                    self.evictions += 1
-                self._move(target, victim)
-            elif target.tokens:
-                self.evictions += 1
             self.load(target, src, n)
         target.split = split(len(seq.prompt))  # its cells [0, n) agree with this split (reusable())
         target.seq = seq

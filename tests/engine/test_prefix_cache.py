@@ -98,6 +98,14 @@ def test_a_repeated_short_prompt_reuses_all_but_its_last_token(engine):
     mine, prefilled, _ = run(beside_a_running_one())
     assert mine == text and prefilled == 1
 
+    # after a long answer the prompt is a small part of the slot the next request takes: the slot's
+    # entry is kept elsewhere and the prompt still reused whole
+    other = Prompt(text="Here is a long list of mountains, one per line:\n1. Everest\n2.")
+    long_text = run(collect(engine, other, greedy(60)))[0]
+    before = engine.stats()
+    assert long_text.startswith(run(collect(engine, other, greedy(6)))[0])
+    assert delta(engine, before, "prefill_tokens") == 1
+
 
 def test_a_sequence_moved_into_a_hole_goes_on_bit_for_bit():
     # three run together; the middle one ends first; the last moves into its stream (compact) and
