@@ -52,7 +52,7 @@ class EmbeddingEngine(Steppable):
         self.n_threads = n_threads or config.n_threads or os.cpu_count() or 1
         self.max_tokens = 0  # tokens of one input at most: set on load
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()  # jobs from the event loop
-        self._ready: deque = deque()  # (job, index) waiting for a decode, on the compute thread
+        self._ready: deque = deque()  # (job, index) waiting for a decode, on the thread stepping it
         self._lock = threading.Lock()
         self._outstanding = 0
         self._closing = False

@@ -3,7 +3,7 @@
 One step, as in nano-vllm's LLMEngine.step: schedule (scheduler.py: admission, the batch plan) ->
 run the model (model_runner.py: llama_decode and sampling, tokens with their logprobs) -> process
 outputs (postprocess the KV bookkeeping, feed each token to its sequence's output processors,
-decide which sequences finish). Requests reach the compute thread through a thread-safe queue; a step's
+decide which sequences finish). Requests reach the stepping thread through a thread-safe queue; a step's
 Deltas reach the requests' asyncio queues in one `loop.call_soon_threadsafe` (output.Outbox). A
 client that stops reading only grows its own queue.
 
@@ -116,7 +116,7 @@ class LlamaEngine(Steppable):
         runner.close()
         model.close()
 
-    # compute (on the compute thread) ----------------------------------------------------------
+    # compute (on the thread stepping it: the compute thread or a helper) -----------------------
     def _admit(self) -> None:
         waiting = self._scheduler.waiting
         while True:
