@@ -8,16 +8,16 @@ runs a multi-threaded decode; a helper thread decodes with one thread, which sta
 
 - One model busy: the compute thread steps it with all the cores (`n_threads`).
 - Two or more busy: each extra one is lent to a helper thread, which steps it with one thread for as
-  long as it has work, and the compute thread steps the first with the cores left. When the compute
-  thread has nothing else to step, it takes a lent engine back (after its step under way). Measured here with
-  two copies of SmolLM2 x 4 streams each, against one x 8: 0.87-0.95 of the aggregate tokens/s, where
-  taking turns on the compute thread gives 0.81-0.90 (each call pays for the weights once, and 4 rows
-  fill 2 threads poorly), and each model stepping at its own pace, not in lockstep.
+  long as it has work, each model at its own pace, and the compute thread steps the first with the
+  cores left. With nothing else to step, the compute thread takes a lent engine back (after its step
+  under way). Measured here with two copies of SmolLM2 x 4 streams each, against one x 8: 0.87-0.95
+  of the aggregate tokens/s, where taking turns on the compute thread gave 0.81-0.90 (each decode
+  reads all the weights, and 4 rows fill 2 threads poorly).
 - A `Steppable` engine is stepped while it `has_work()`; with no work anywhere the loop sleeps.
 - Loading happens on a short-lived thread of the engine's own (`start()`): reading a model and
   allocating its context do not decode, so the other models' streams keep running meanwhile; the
   engine joins the loop once loaded. `close()` takes it out of the loop (waiting at most for the
-  step under way, here or on its helper) before it frees anything, so no step ever touches a freed model.
+  step under way, here or on its helper) before it frees anything, so no step touches a freed model.
 
 Requests reach an engine through its own inbox (a thread-safe queue, drained by `has_work()` on the
 thread stepping it); the engine calls `wake()` after putting something there.
