@@ -50,6 +50,7 @@ class EmbeddingEngine(Steppable):
         self.n_batch = 0  # tokens one decode holds: the longest input the model takes, or n_pack
         # stepped by the compute loop: all cores, or one while it is lent to a helper (compute.py)
         self.n_threads = n_threads or config.n_threads or os.cpu_count() or 1
+        self.threads_now = self.n_threads  # what decodes use now (set_threads)
         self.max_tokens = 0  # tokens of one input at most: set on load
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()  # jobs from the event loop
         self._ready: deque = deque()  # (job, index) waiting for a decode, on the thread stepping it
@@ -115,9 +116,9 @@ class EmbeddingEngine(Steppable):
 
     def set_threads(self, n: int) -> None:
         n = max(1, min(n, self.n_threads))
-        if self._ctx is not None and n != getattr(self, "_threads_now", self.n_threads):
+        if self._ctx is not None and n != self.threads_now:
             self._L.llama_set_n_threads(self._ctx, n, n)
-            self._threads_now = n
+            self.threads_now = n
 
     def _admit(self, job: _Job) -> None:
         job.vectors = [None] * len(job.inputs)

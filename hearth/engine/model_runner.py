@@ -172,8 +172,7 @@ class Runner:
 
     @staticmethod
     def free_sampler(sampler) -> None:
-        if sampler is not None:
-            L.llama_sampler_free(sampler)
+        L.llama_sampler_free(sampler)
 
     def _sample(self, seq, row: int):
         try:

@@ -98,7 +98,10 @@ def test_on_one_core_engines_with_work_take_turns_one_step_each_on_one_thread():
     b.close()
 
 
-def test_two_busy_engines_step_side_by_side_with_a_thread_each_and_one_alone_gets_all():
+def b_lent_beside_a(b_work: int, hold_b: bool):
+    """Two engines on a 2-core loop: a's first step ran alone, then b got work and was lent to the
+    helper while a's second step stays open until the returned event is set. With `hold_b`, b's first
+    step (on the helper) has begun and stays open until b.hold is set."""
     compute, log = Compute("test-compute", n_threads=2), []
     a, b = Stub("a", log, compute=compute), Stub("b", log, compute=compute)
     started(a, b)
@@ -106,10 +109,19 @@ def test_two_busy_engines_step_side_by_side_with_a_thread_each_and_one_alone_get
     a.hold = first
     a.add_work(2)
     assert a.stepping.wait(TIMEOUT)  # a's first step is open
-    b.add_work(3)
-    a.hold = second  # a's second step stays open until b is done: b must run beside it
-    first.set()
-    until(lambda: [n for n, _, _ in log].count("b") == 3, "b's steps while a's is open")
+    if hold_b:
+        b.hold = threading.Event()
+    b.add_work(b_work)
+    a.hold = second
+    first.set()  # the next round lends b to the helper; a's second step runs beside it
+    if hold_b:
+        assert b.stepping.wait(TIMEOUT)
+    return log, a, b, second
+
+
+def test_two_busy_engines_step_side_by_side_with_a_thread_each_and_one_alone_gets_all():
+    log, a, b, second = b_lent_beside_a(3, hold_b=False)
+    until(lambda: [n for n, _, _ in log].count("b") == 3, "b's steps while a's is open")  # b runs beside a
     second.set()
     until(lambda: a.work == 0, "a's steps")
     steps = {name: [(thread, threads) for n, thread, threads in log if n == name] for name in "ab"}
@@ -124,18 +136,7 @@ def test_two_busy_engines_step_side_by_side_with_a_thread_each_and_one_alone_get
 
 
 def test_a_lent_engine_comes_back_to_every_core_once_the_other_is_done():
-    compute, log = Compute("test-compute", n_threads=2), []
-    a, b = Stub("a", log, compute=compute), Stub("b", log, compute=compute)
-    started(a, b)
-    first, second = threading.Event(), threading.Event()
-    a.hold = first
-    a.add_work(2)
-    assert a.stepping.wait(TIMEOUT)
-    b.hold = threading.Event()
-    b.add_work(4)
-    a.hold = second
-    first.set()  # next round: b lent; a's last step runs beside it
-    assert b.stepping.wait(TIMEOUT)
+    log, a, b, second = b_lent_beside_a(4, hold_b=True)
     second.set()
     until(lambda: a.work == 0, "a's steps")
     b.hold.set()
@@ -147,18 +148,7 @@ def test_a_lent_engine_comes_back_to_every_core_once_the_other_is_done():
 
 
 def test_closing_a_lent_engine_waits_for_its_step_and_it_steps_no_more():
-    compute, log = Compute("test-compute", n_threads=2), []
-    a, b = Stub("a", log, compute=compute), Stub("b", log, compute=compute)
-    started(a, b)
-    first, second = threading.Event(), threading.Event()
-    a.hold = first
-    a.add_work(2)
-    assert a.stepping.wait(TIMEOUT)
-    b.hold = threading.Event()
-    b.add_work(5)
-    a.hold = second
-    first.set()  # the next round lends b to the helper, where its step stays open
-    assert b.stepping.wait(TIMEOUT)
+    log, a, b, second = b_lent_beside_a(5, hold_b=True)
     closer = threading.Thread(target=b.close)
     closer.start()
     second.set()  # the loop takes the close in and recalls b from its helper
@@ -250,7 +240,7 @@ def test_the_chat_and_the_embedding_model_decode_side_by_side(monkeypatch):
         step = cls.step
 
         def recording(self, _step=step):
-            n = self._llama[1].n_threads if isinstance(self, LlamaEngine) else getattr(self, "_threads_now", self.n_threads)
+            n = self._llama[1].n_threads if isinstance(self, LlamaEngine) else self.threads_now
             threads.add((threading.current_thread().name, n))
             return _step(self)
 
