@@ -12,6 +12,8 @@ What each combination enforces:
 - `auto` (the default with tools): text, or calls as above; with a json response_format, JSON or calls;
 - `none`: no calls (tools are not described; history still renders); response_format applies alone;
 - response_format `json_object`: a JSON object; `json_schema` (strict or not): a value of the schema.
+Custom tools (chat's {"type": "custom", "custom": {...}}, from the Responses API) take free text or text
+their grammar accepts; a conversation with them renders generically (tool_format), never natively.
 `stop` together with any of these is refused: a stop string could cut the constrained text short.
 """
 from __future__ import annotations
@@ -60,8 +62,8 @@ def _choice(body: dict, tools: list[dict]) -> tuple[Any, set[str] | None]:
         raise bad("tool_choice", "tool_choice requires tools: the request has none.")
     if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
         allowed = choice.get("allowed_tools") or {}
-        names = [t.get("function", {}).get("name") for t in allowed.get("tools") or []]
-        known = {t["function"]["name"] for t in tools}
+        names = [tool_format.tool_name(t) for t in allowed.get("tools") or []]
+        known = {tool_format.tool_name(t) for t in tools}
         missing = [n for n in names if n not in known]
         if missing or not names:
             raise bad("tool_choice", f"allowed_tools names functions that are not among tools: {missing or '[]'}.")
@@ -126,6 +128,8 @@ async def prepare(body: dict) -> Structured:
     plain = _plain_messages(body["messages"])
     messages = tool_format.generic_messages(plain, tools if calls else None, mode)
     native = None
-    if calls or any(m.get("tool_calls") or m.get("role") == "tool" for m in plain):
+    custom = any(tool_format.is_custom(t) for t in tools) or any(
+        tool_format.is_custom(c) for m in plain for c in m.get("tool_calls") or ())
+    if not custom and (calls or any(m.get("tool_calls") or m.get("role") == "tool" for m in plain)):
         native = (tuple(tool_format.template_messages(plain)), tuple(tools) if calls else None)
     return Structured(messages, GrammarSpec(text, param) if text else None, ToolCallSplitter if calls else None, native)

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from hearth import auth, errors, limits as request_limits, shutdown
+from hearth.store import ResponseStore, StoreMiddleware
 from hearth.engine import Engine
 from hearth.engine.registry import Registry
 from hearth.validation import OpenAIJSONBodyValidator
@@ -75,8 +76,9 @@ class BodyLimitMiddleware:
 
 def create_app(models: Registry | Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_origins=("*",), api_keys=(),
                limits: request_limits.Limits | None = None, drain: shutdown.Drain | None = None,
-               startup=()) -> AsyncApp:
-    """`models`: the registry (or one engine, served alone); `startup`: catalog entries loaded at start."""
+               startup=(), store: ResponseStore | None = None) -> AsyncApp:
+    """`models`: the registry (or one engine, served alone); `startup`: catalog entries loaded at start;
+    `store`: where stored responses are kept (None: nothing is stored)."""
     registry = models if isinstance(models, Registry) else Registry.single(models)
     routes = route_templates(SPECS)
     telemetry = Telemetry(registry.as_engine(), routes)
@@ -116,6 +118,7 @@ def create_app(models: Registry | Engine, *, max_body_bytes: int = MAX_BODY_BYTE
                        limits=limits or request_limits.Limits())
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, max_bytes=max_body_bytes)
     app.add_middleware(RegistryMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, registry=registry)
+    app.add_middleware(StoreMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, store=store)
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
     app.add_error_handler(ProblemException, errors.handle_problem)
     app.add_error_handler(HTTPException, errors.handle_http_exception)

@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
                        "idle one (default: no limit)")
     serve.add_argument("--strict-models", action="store_true", help="a `model` naming no loaded or on-disk model "
                        "gets 404 model_not_found (default: the chat model loaded most recently serves it)")
+    serve.add_argument("--store-path", type=Path, help="the SQLite file that keeps stored responses (the Responses "
+                       "API's store / previous_response_id; default: <cache dir>/responses.sqlite3)")
+    serve.add_argument("--no-store", action="store_true", help="keep no responses: store is ignored and "
+                       "previous_response_id gets 400")
+    serve.add_argument("--store-max-responses", type=int, default=10_000,
+                       help="stored responses kept at most; the oldest are dropped first")
+    serve.add_argument("--store-max-mb", type=float, default=256, help="megabytes of stored responses kept at most")
     sub.add_parser("fetch-model", help="fetch the default chat model into the models dir and print its path")
     fetch = sub.add_parser("fetch-models", help="fetch the default models (chat, embedding, a second chat model) "
                            "into the models dir, once, and print their paths")
@@ -91,8 +98,22 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
     at_start = registry.startup(model_path, args.model_id)
     drain = shutdown.Drain(args.shutdown_timeout)
     request_limits = limits.Limits(args.max_prompt_tokens, args.max_request_tokens, args.request_timeout or None)
+    store = None
+    if not args.no_store:
+        import sqlite3
+
+        from hearth.store import ResponseStore, default_path
+
+        path = args.store_path or default_path()
+        try:
+            store = ResponseStore(path, max_responses=args.store_max_responses,
+                                  max_bytes=int(args.store_max_mb * (1 << 20)))
+        except (OSError, sqlite3.Error) as exc:
+            print(f"hearth: cannot open the response store {path}: {exc} (--store-path elsewhere, or --no-store)",
+                  file=sys.stderr)
+            return 1
     app = create_app(registry, cors_origins=args.cors_origin or ("*",), api_keys=keys, limits=request_limits,
-                     drain=drain, startup=at_start)
+                     drain=drain, startup=at_start, store=store)
     requestlog.configure(args.log_format)
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, host=args.host, port=port, log_level="info" if args.verbose else "warning",

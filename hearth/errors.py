@@ -87,7 +87,8 @@ def internal(exc: BaseException) -> ApiError:
 
 
 STATUS_MESSAGES = {
-    404: "Unknown route. This server serves /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models.",
+    404: "Unknown route. This server serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models, "
+         "/v1/responses and /v1/messages.",
     405: "Method not allowed on this route.",
     413: "Request body too large.",
     415: "Content-Type must be application/json.",

@@ -176,20 +176,31 @@ def _lit(text: str) -> str:
 
 def tool_calls(tools: Sequence[dict], choice: str | dict = "auto", parallel: bool = True,
                content_schema: Any = None, allowed: set[str] | None = None) -> str:
-    """Tool calls in `tool_format`'s shape. `tools` are OpenAI's {"type":"function","function":{...}}.
+    """Tool calls in `tool_format`'s shape. `tools` are chat's {"type":"function","function":{...}} and
+    {"type":"custom","custom":{"name", "format"}} (free text, or text a Lark or regex grammar accepts).
 
     choice "required": one or more calls (one with parallel=False, at most MAX_PARALLEL_CALLS) and nothing else; a {"type":"function",
-    "function":{"name":...}} choice: exactly one call, to that function; "auto": free text (or, with
-    `content_schema`, JSON that validates) OR calls, the choice made at the call marker. `allowed`
-    restricts the callable functions to those names (every tool's schema is still checked).
+    "function":{"name":...}} choice: exactly one call, to that tool (function or custom); "auto": free text
+    (or, with `content_schema`, JSON that validates) OR calls, the choice made at the call marker. `allowed`
+    restricts the callable tools to those names (every tool's schema is still checked).
+
+    With custom grammars the result is llguidance's JSON form (the main Lark grammar first, each custom
+    tool's grammar after it by name, referenced as @name); otherwise Lark text.
     """
     if len(tools) > MAX_TOOLS:
         raise GrammarError(f"tools: at most {MAX_TOOLS} tools are supported.", "tools")
     named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
     if named is not None:  # forcing one function means one call to it, as OpenAI answers it (and small
         allowed, parallel = {named}, False  # models otherwise repeat the same call until max_tokens)
-    rules, alts = [], []
+    rules, functions, customs, subs = [], [], [], []
     for i, tool in enumerate(tools):
+        if tool_format.is_custom(tool):
+            spec = tool.get("custom") or {}
+            body = _custom_body(spec.get("format"), f"tools[{i}].custom.format", f"custom_{i}", subs)
+            if allowed is None or spec.get("name") in allowed:
+                rules.append(f"ct_{i}: {_lit(tool_format.custom_head(spec.get('name') or ''))} {body}")
+                customs.append(f"ct_{i}")
+            continue
         fn = tool.get("function") or {}
         name = fn.get("name")
         params = fn.get("parameters")
@@ -201,13 +212,18 @@ def tool_calls(tools: Sequence[dict], choice: str | dict = "auto", parallel: boo
             continue
         head = tool_format.call_head(name)
         rules.append(f"fn_{i}: {_lit(head)} %json {json.dumps(_with_options(params), ensure_ascii=False)}")
-        alts.append(f"fn_{i}")
-    if named is not None and not alts:
-        raise GrammarError(f"tool_choice names the function {named!r}, which is not among `tools`.", "tool_choice")
-    call = f"call_body: ({' | '.join(alts)}) {_lit(tool_format.CALL_TAIL)}"
+        functions.append(f"fn_{i}")
+    if named is not None and not (functions or customs):
+        raise GrammarError(f"tool_choice names the tool {named!r}, which is not among `tools`.", "tool_choice")
+    bodies = ([f"({' | '.join(functions)}) {_lit(tool_format.CALL_TAIL)}"] if functions else []) + customs
+    call = f"call_body: {' | '.join(bodies)}"
     more = f' ({_lit(tool_format.BETWEEN_CALLS + tool_format.CALL_OPEN)} call_body){{0,{MAX_PARALLEL_CALLS - 1}}}' \
         if parallel else ""
     lines = ["%llguidance {}", call, *rules]
+    if any("CUSTOM_TEXT" in r for r in rules):  # a free-text custom tool's input: anything up to the close tag
+        close = _regex_lit(tool_format.CALL_CLOSE)  # (the text never holds the close tag, even without its newline)
+        lines += [f"CUSTOM_BODY: /(?s:.*)/ & ~/(?s:.*){close}(?s:.*)/",
+                  f"CUSTOM_TEXT: CUSTOM_BODY /{_regex_lit(tool_format.CUSTOM_TAIL)}/"]
     if choice == "auto":
         if content_schema is not None:
             check_schema(content_schema, "response_format")
@@ -219,7 +235,50 @@ def tool_calls(tools: Sequence[dict], choice: str | dict = "auto", parallel: boo
             lines += [f"TEXT: /(?s:.*)/ & ~/(?s:.*){marker}(?s:.*)/", f"CALL_OPEN: TEXT /{marker}/"]
     else:
         lines.insert(1, f"start: {_lit(tool_format.CALL_OPEN)} call_body{more}")
-    return _validate("\n".join(lines) + "\n", "tools", "these tools")
+    main = "\n".join(lines) + "\n"
+    if subs:
+        main = json.dumps({"grammars": [{"lark_grammar": main}, *({"name": n, "lark_grammar": g} for n, g in subs)]})
+    return _validate(main, "tools", "these tools")
+
+
+MAX_GRAMMAR_CHARS = 100_000  # a custom tool's grammar definition
+
+
+def _custom_body(fmt: Any, param: str, name: str, subs: list) -> str:
+    """The Lark for a custom tool's input and its close tag: free text (format absent or `text`), or
+    text the tool's own Lark or regex grammar accepts (added to `subs` as (name, lark) and referenced as
+    @name), checked here so that an error names the tool."""
+    fmt = fmt or {"type": "text"}
+    kind = fmt.get("type")
+    if kind in (None, "text"):
+        return "CUSTOM_TEXT"
+    if kind != "grammar":
+        raise GrammarError(f"{param}: a custom tool's format type must be `text` or `grammar`, not {kind!r}.", param)
+    syntax, definition = fmt.get("syntax"), fmt.get("definition")
+    if not isinstance(definition, str) or not definition.strip():
+        raise GrammarError(f"{param}.definition: a grammar format needs its `definition`.", f"{param}.definition")
+    if len(definition) > MAX_GRAMMAR_CHARS:
+        raise GrammarError(f"{param}.definition: the grammar is {len(definition)} characters long; at most "
+                           f"{MAX_GRAMMAR_CHARS} are supported.", f"{param}.definition")
+    if syntax == "regex":
+        lark = f"start: /{_slash_escaped(definition)}/\n"
+    elif syntax == "lark":
+        lark = definition
+    else:
+        raise GrammarError(f"{param}.syntax: a grammar's syntax must be `lark` or `regex`, not {syntax!r}.",
+                           f"{param}.syntax")
+    _validate(lark, f"{param}.definition", f"this {syntax} grammar")
+    subs.append((name, lark))
+    return f"@{name} {_lit(tool_format.CUSTOM_TAIL)}"
+
+
+def _slash_escaped(regex: str) -> str:
+    """A regex as the body of a Lark /.../ literal: its unescaped slashes escaped."""
+    out, escaped = [], False
+    for c in regex:
+        out.append("\\/" if c == "/" and not escaped else c)
+        escaped = c == "\\" and not escaped
+    return "".join(out)
 
 
 def _regex_lit(text: str) -> str:

@@ -41,6 +41,40 @@ def render_call(name: str, arguments: str) -> str:
     return CALL_OPEN + call_head(name) + args + CALL_TAIL
 
 
+# A custom tool (OpenAI's `custom` type) takes free text, not JSON arguments: its block names the tool,
+# then the text follows as it is, up to the close tag:
+#     <tool_call>
+#     {"name": "apply_patch"}
+#     *** Begin Patch ...
+#     </tool_call>
+CUSTOM_TAIL = "\n" + CALL_CLOSE
+
+
+def custom_head(name: str) -> str:
+    """What follows CALL_OPEN up to a custom tool's input text."""
+    return '\n{"name": ' + json.dumps(name, ensure_ascii=False) + '}\n'
+
+
+def render_custom_call(name: str, text: str) -> str:
+    return CALL_OPEN + custom_head(name) + text + CUSTOM_TAIL
+
+
+def tool_name(tool: dict) -> str | None:
+    """A tool's name in chat's shape: {"type": "function", "function": {...}} or {"type": "custom", "custom": {...}}."""
+    return ((tool.get("custom") if tool.get("type") == "custom" else tool.get("function")) or {}).get("name")
+
+
+def is_custom(tool_or_call: dict) -> bool:
+    return tool_or_call.get("type") == "custom"
+
+
+def render_any_call(call: dict) -> str:
+    """An assistant message's call, function ({"function": {name, arguments}}) or custom ({"custom": {name, input}})."""
+    if is_custom(call):
+        return render_custom_call(call["custom"]["name"], call["custom"].get("input") or "")
+    return render_call(call["function"]["name"], call["function"].get("arguments") or "{}")
+
+
 TOOLS_PREAMBLE = (
     "# Tools\n\n"
     "You may call one or more functions to assist with the user query.\n\n"
@@ -52,11 +86,17 @@ TOOLS_INSTRUCTIONS = (
     "<tool_call></tool_call> XML tags:\n"
     "<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call>"
 )
+CUSTOM_INSTRUCTIONS = (
+    "\n\nA tool of type \"custom\" takes plain text instead of JSON arguments: write its name, then the text "
+    "on the lines that follow:\n<tool_call>\n{\"name\": <custom-tool-name>}\n<input text>\n</tool_call>"
+)
 
 
 def tools_section(tools: Sequence[dict], choice: Any = "auto") -> str:
     lines = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
     text = TOOLS_PREAMBLE + lines + TOOLS_INSTRUCTIONS
+    if any(is_custom(t) for t in tools):
+        text += CUSTOM_INSTRUCTIONS
     if choice == "required":
         text += "\n\nAnswer with at least one function call."
     elif isinstance(choice, dict):
@@ -70,8 +110,7 @@ def generic_messages(messages: Sequence[dict], tools: Sequence[dict] | None, cho
     for m in messages:
         role, content = m["role"], m.get("content") or ""
         if role == "assistant" and m.get("tool_calls"):
-            blocks = [render_call(c["function"]["name"], c["function"].get("arguments") or "{}")
-                      for c in m["tool_calls"]]
+            blocks = [render_any_call(c) for c in m["tool_calls"]]
             out.append({"role": "assistant", "content": "\n".join(([content] if content else []) + blocks)})
         elif role == "tool":
             block = f"<tool_response>\n{content}\n</tool_response>"
@@ -101,6 +140,9 @@ def template_messages(messages: Sequence[dict]) -> list[dict]:
         if m.get("tool_calls"):
             calls = []
             for c in m["tool_calls"]:
+                if is_custom(c):
+                    calls.append(c)
+                    continue
                 try:
                     args = json.loads(c["function"].get("arguments") or "{}")
                 except ValueError:

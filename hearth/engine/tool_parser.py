@@ -6,7 +6,9 @@ Fed the answer's text in pieces (any split, even mid-marker), it yields, in orde
 - `CallArgs(index, text)`: fragments of its arguments' JSON text, as they arrive.
 The blocks are `tool_format`'s (`<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`); the
 grammar makes the model write them exactly, but the parser also takes any JSON whitespace around the
-keys. Text that is not a well-formed block (possible only without the grammar) stays content.
+keys. Text that is not a well-formed block (possible only without the grammar) stays content. A custom
+tool's block (`<tool_call>\\n{"name": "x"}\\n` then free text up to `\\n</tool_call>`) streams that text
+as the call's `arguments` fragments.
 
 A verbatim repeat ends the answer: a call whose name and arguments text equal those of an earlier call
 in the same answer is not reported, and `done` becomes True (the engine then ends the sequence, finish
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from hearth.engine import tool_format
 
 _HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*')
+_CUSTOM_HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*\}\n')
 _TAIL = re.compile(r"\s*\}\s*" + re.escape(tool_format.CALL_CLOSE))
 _ID_CHARS = string.ascii_letters + string.digits
 
@@ -92,7 +95,7 @@ class ToolCallParser:
     calls: list[ToolCall] = field(default_factory=list)
     content: str = ""  # all content emitted so far
     _buf: str = ""  # text not yet classified
-    _state: str = "text"  # text | head | args | tail
+    _state: str = "text"  # text | head | args | tail | raw (a custom tool's text)
     _scan: _Args = field(default_factory=_Args)
     _held: list | None = None  # the current call's events, while it may be a repeat of an earlier call
     done: bool = False  # a verbatim repeat ended the answer: nothing more is read
@@ -104,7 +107,8 @@ class ToolCallParser:
         out: list = []
         while not self.done:
             before = (self._state, len(self._buf))
-            {"text": self._text, "head": self._head, "args": self._in_args, "tail": self._tail}[self._state](out)
+            {"text": self._text, "head": self._head, "args": self._in_args, "tail": self._tail,
+             "raw": self._raw}[self._state](out)
             if (self._state, len(self._buf)) == before:
                 return out
         return out
@@ -151,6 +155,7 @@ class ToolCallParser:
 
     def _head(self, out: list) -> None:
         m = _HEAD.match(self._buf)
+        custom = m is None and (m := _CUSTOM_HEAD.match(self._buf)) is not None
         if m is None:
             if len(self._buf) > 4096 or (self._buf.strip() and not self._buf.lstrip().startswith("{")):
                 self._emit_content(tool_format.CALL_OPEN, out)  # not a call: content again
@@ -169,7 +174,7 @@ class ToolCallParser:
             out.append(start)
         self._buf = self._buf[m.end():]
         self._scan = _Args()
-        self._state = "args"
+        self._state = "raw" if custom else "args"
 
     def _in_args(self, out: list) -> None:
         index = len(self.calls) - 1
@@ -184,18 +189,37 @@ class ToolCallParser:
         self._buf = self._buf[len(piece):]
         if not piece:
             return
+        self._add_args(index, piece, out)
+
+    def _add_args(self, index: int, piece: str, out: list) -> None:
+        """Append to the current call's arguments; it is complete when the state left args/raw."""
         call = self.calls[index]
         call.arguments += piece
         if self._held is None:
-            out.append(CallArgs(index, piece))
+            if piece:
+                out.append(CallArgs(index, piece))
             return
         earlier = [c.arguments for c in self.calls[:-1] if c.name == call.name]
-        if self._state == "tail" and call.arguments in earlier:  # a verbatim repeat: the answer ends here
+        complete = self._state not in ("args", "raw")
+        if complete and call.arguments in earlier:  # a verbatim repeat: the answer ends here
             self.calls.pop()
             self._held, self.done, self._buf = None, True, ""
-        elif self._state == "tail" or not any(a.startswith(call.arguments) for a in earlier):  # new after all
+        elif complete or not any(a.startswith(call.arguments) for a in earlier):  # new after all
             out += self._held + [CallArgs(index, call.arguments)]
             self._held = None
+
+    def _raw(self, out: list) -> None:  # a custom tool's text, up to "\n</tool_call>"
+        close = tool_format.CUSTOM_TAIL
+        i = self._buf.find(close)
+        if i >= 0:
+            piece, self._buf, self._state = self._buf[:i], self._buf[i + len(close):], "text"
+        else:
+            keep = next((k for k in range(min(len(close) - 1, len(self._buf)), 0, -1)
+                         if self._buf.endswith(close[:k])), 0)
+            piece, self._buf = self._buf[:len(self._buf) - keep], self._buf[len(self._buf) - keep:]
+            if not piece:
+                return
+        self._add_args(len(self.calls) - 1, piece, out)
 
     def _tail(self, out: list) -> None:  # after the arguments: "}\n</tool_call>"
         m = _TAIL.match(self._buf)
