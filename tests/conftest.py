@@ -35,6 +35,8 @@ class RunningServer:
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         (ROOT / ".pytest_cache").mkdir(exist_ok=True)  # the server's log, which some tests read
         self.log = open(ROOT / f".pytest_cache/server-{self.port}.log", "w")
+        if not {"--store-path", "--no-store"} & set(args):  # stored responses: the server's own file, not ~/.cache
+            args = (*args, "--store-path", str(ROOT / f".pytest_cache/responses-{self.port}.sqlite3"))
         launcher = ["-m", "hearth"] if load_delay is None else \
             [str(ROOT / "tests" / "hooked_server.py"), "--load-delay", str(load_delay)]
         self.proc = subprocess.Popen(
