@@ -29,7 +29,7 @@ from benchmarks.scenarios import QUESTIONS, PromptFactory
 from hearth.engine.api import ChatMessage
 from hearth.engine.model import Model
 from hearth.engine.model_runner import Runner
-from hearth.models import default_model_path
+from hearth.models.defaults import default_model_path
 
 
 def prefill(runner: Runner, seq: int, tokens: list[int], start: int, chunk: int) -> float:

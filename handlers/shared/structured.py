@@ -1,7 +1,7 @@
 """tools, tool_choice, parallel_tool_calls and response_format -> what the engine enforces.
 
 `prepare()` reads those fields from the raw request body (schemas exactly as sent) and returns the
-messages to render (tools described in the generic format of hearth/engine/tool_format.py, tool
+messages to render (tools described in the generic format of hearth/structured/tool_format.py, tool
 history rendered), the grammar the answer must follow (compiled and checked off the event loop, so a
 schema that cannot be enforced is a 400 naming the field and feature, before any token), and whether
 the answer goes through the tool-call parser.
@@ -19,9 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from hearth.engine import api, grammar, tool_format
-from hearth.engine.constraint import GrammarSpec
-from hearth.engine.tool_parser import ToolCallSplitter
+from hearth.engine import api
+from hearth.structured import grammar, tool_format
+from hearth.structured.constraint import GrammarSpec
+from hearth.structured.tool_parser import ToolCallSplitter
 from hearth.errors import ApiError
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 from llguidance import LLMatcher, LLParserLimits
 
-from hearth.engine import tool_format
+from hearth.structured import tool_format
 
 MAX_SCHEMA_CHARS = 100_000  # serialized; 10,000 properties (~300 KB) take ~2 s to compile
 MAX_DEPTH = 64  # nested schemas, following $refs (OpenAI allows 10); llguidance overflows at ~2,500

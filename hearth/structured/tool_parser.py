@@ -23,7 +23,7 @@ import secrets
 import string
 from dataclasses import dataclass, field
 
-from hearth.engine import tool_format
+from hearth.structured import tool_format
 
 _HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*')
 _TAIL = re.compile(r"\s*\}\s*" + re.escape(tool_format.CALL_CLOSE))

@@ -6,16 +6,20 @@ from typing import AsyncIterator, Callable
 
 from starlette.responses import StreamingResponse
 
-from handlers.choices import collect
-from handlers.common import json_response, until_done_or_disconnect
+from handlers.shared.choices import collect
+from handlers.shared.common import json_response, until_done_or_disconnect
 from hearth.engine import api
-from hearth.errors import ApiError, internal
+from hearth.errors import from_engine, internal
+from hearth.models.request import Request
 
 
-def failure_event(error: ApiError | None = None) -> dict:
-    """What a stream sends, in place of further chunks, when it fails (as OpenAI does): `error`, or by
-    default the 500 of an engine failure."""
-    error = error or internal(api.GenerationFailed("the engine failed a streamed request"))
+def failure_event(failure: api.EngineError | None = None) -> dict:
+    """What a stream sends, in place of further chunks, when a choice failed (as OpenAI does): its error
+    (503 queue_timeout), or by default the 500 of an engine failure."""
+    if isinstance(failure, api.GenerationFailed) or failure is None:
+        error = internal(api.GenerationFailed("the engine failed a streamed request"))
+    else:
+        error = from_engine(failure, "messages")
     return {"error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}}
 
 
@@ -41,16 +45,16 @@ _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # bu
 
 
 class EventStream(StreamingResponse):
-    """SSE over a chunk generator. The generations are cancelled when the stream ends for any
-    reason, the client's disconnect included."""
+    """SSE over a chunk generator. The request is cancelled when the stream ends for any reason, the
+    client's disconnect included."""
 
-    def __init__(self, chunks: AsyncIterator[dict], generations: list[api.Generation]):
+    def __init__(self, chunks: AsyncIterator[dict], request: Request):
         super().__init__(
             self._encode(chunks),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-        self.generations = generations
+        self.request = request
 
     @staticmethod
     async def _encode(chunks: AsyncIterator[dict | bytes]) -> AsyncIterator[bytes]:
@@ -65,12 +69,13 @@ class EventStream(StreamingResponse):
             except OSError:
                 pass  # the client went away mid-write
 
-        await until_done_or_disconnect(stream, receive, self.generations)
+        await until_done_or_disconnect(stream, receive, self.request)
 
 
-async def respond(req, generations, stream_chunks: Callable, build_response: Callable, prompt_tokens=None):
-    """The handler's answer: an SSE stream of `stream_chunks`, or the whole `build_response` as JSON."""
+async def respond(req, request: Request, stream_chunks: Callable, build_response: Callable, prompt_tokens=None):
+    """The handler's answer: an SSE stream of `stream_chunks(include_usage)`, or the whole `build_response`
+    as JSON."""
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return EventStream(stream_chunks(generations, include_usage), generations)
-    return json_response(build_response(await collect(generations, prompt_tokens)))
+        return EventStream(stream_chunks(include_usage), request)
+    return json_response(build_response(await collect(request, prompt_tokens)))

@@ -24,7 +24,7 @@ import weakref
 import numpy as np
 from llguidance import LLMatcher, LLTokenizer
 
-from hearth.engine.grammar import GrammarError, _detail, limits, run
+from hearth.structured.grammar import GrammarError, _detail, limits, run
 
 # mask byte -> the 8 logit offsets it stands for (0 allowed, -inf forbidden), bit i = token 8k+i
 _BYTE_BIAS = np.array([[0.0 if (b >> i) & 1 else -np.inf for i in range(8)] for b in range(256)], dtype=np.float32)

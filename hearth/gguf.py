@@ -1,4 +1,8 @@
-"""Is this file a whole, well-formed GGUF? Checked before llama.cpp ever sees it.
+"""GGUF headers: the one reader of model files' metadata, and the check that a file is whole.
+
+`read_metadata(path)` gives the header's scalar and string key/values (what the catalog lists);
+`is_embedding(meta)` says whether a model is an embedding model; `check(path)` also reads the tensor
+table and is run before llama.cpp ever sees a file.
 
 llama.cpp answers a bad file with a NULL model and a log line (silenced by default), and some
 malformed headers can abort the process. This reads the header (key/values and tensor table) with
@@ -30,7 +34,17 @@ _TYPE_SIZES = {
 }
 
 
-class BadModelFile(Exception):
+ENCODER_ARCHS = {"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3", "modern-bert", "neo-bert",
+                 "t5encoder", "gemma-embedding"}
+
+
+def is_embedding(meta: dict) -> bool:
+    """An encoder architecture, or any model whose header names a pooling type."""
+    arch = meta.get("general.architecture")
+    return arch in ENCODER_ARCHS or f"{arch}.pooling_type" in meta
+
+
+class BadModelFile(ValueError):
     """The message is one sentence for the user (it names the file)."""
 
 
@@ -102,8 +116,15 @@ class _Reader:
         raise self.fail(f"unknown value type {kind}")
 
 
-def check(path: str | os.PathLike) -> ModelFile:
-    """Raises BadModelFile unless `path` is a readable GGUF whose header and tensor data are whole."""
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The scalar and string key/values of a GGUF file's header (arrays, e.g. the vocabulary, are skipped).
+    Raises BadModelFile (a ValueError) for a file that is not a readable GGUF header."""
+    return check(path, tensors=False).metadata
+
+
+def check(path: str | os.PathLike, tensors: bool = True) -> ModelFile:
+    """Raises BadModelFile unless `path` is a readable GGUF whose header and (with `tensors`) tensor data
+    are whole."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise BadModelFile(f"no such model file: {path}")
@@ -115,14 +136,14 @@ def check(path: str | os.PathLike) -> ModelFile:
             if size < 24 or f.read(4) != MAGIC:
                 raise BadModelFile(f"{path} is not a GGUF model file (it does not start with 'GGUF').")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                return _parse(buf, path, size)
+                return _parse(buf, path, size, tensors)
     except PermissionError:
         raise BadModelFile(f"cannot read the model file {path}: permission denied.") from None
     except OSError as exc:
         raise BadModelFile(f"cannot read the model file {path}: {exc.strerror or exc}.") from None
 
 
-def _parse(buf, path: str, size: int) -> ModelFile:
+def _parse(buf, path: str, size: int, tensors_too: bool) -> ModelFile:
     r = _Reader(buf, path)
     r.pos = 4
     version = r.unpack("<I")
@@ -138,6 +159,8 @@ def _parse(buf, path: str, size: int) -> ModelFile:
         value = r.value(kind)
         if value is not None:
             info.metadata[key] = value
+    if not tensors_too:
+        return info
     tensors = []
     for _ in range(n_tensors):
         name = r.string()
