@@ -7,9 +7,9 @@ from generated.lmstudio import (
     InstanceConfig, LoadConfig, LoadedInstance, LoadRequest, LoadResponse, ModelEntry, ModelList, Quantization,
     UnloadRequest, UnloadResponse,
 )
-from handlers import common
+from handlers.shared import common
 from hearth.engine import api
-from hearth.engine.catalog import CatalogEntry
+from hearth.models.catalog import CatalogEntry
 from hearth.errors import ApiError, from_engine, invalid_value
 
 

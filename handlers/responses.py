@@ -12,13 +12,14 @@ from connexion import context
 from starlette.responses import JSONResponse
 
 from generated.responses import CreateResponseRequest, DeletedResponse, InputTokensResponse, Response, ResponseItemList
-from handlers import choices, common, structured
 from handlers import responses_input as ri
-from handlers.named_sse import NamedEventStream
 from handlers.responses_output import Builder, new_id, usage
+from handlers.shared import common, structured
+from handlers.shared.named_sse import NamedEventStream
 from hearth import limits, store as response_store
 from hearth.engine import api
-from hearth.errors import ApiError, internal, invalid_value
+from hearth.errors import ApiError, from_engine, internal, invalid_value
+from hearth.models.request import FAILED, Request
 
 LOGPROBS = "message.output_text.logprobs"
 DEFAULT_TEMPERATURE, DEFAULT_TOP_P = 0.8, 0.95  # Hearth's, as chat's
@@ -179,41 +180,46 @@ async def create(body: dict):
     drop = 0
     while True:
         p = await plan(body, drop)
-        with common.use_model(req) as served:
-            params = sampling(req, body, served.info, p)
+        with common.request(req.model) as request:
+            params = sampling(req, body, request.info, p)
             try:
-                generations = await choices.submit_all(served, [p.prompt], [params], "input")
+                await common.submit(request, [p.prompt], [params], "input")
                 break
             except ApiError as e:
                 non_system = sum(1 for m in p.structured.messages if m["role"] != "system")
                 if e.code != "context_length_exceeded" or req.truncation != "auto" or non_system <= 1:
                     raise
                 drop += 1  # truncation "auto": the oldest item goes, and the rest is tried again
-    g = generations[0]
-    builder = Builder(base(body, req, served.id, stored), p.tools, with_logprobs=params.logprobs is not None)
+    builder = Builder(base(body, req, request.id, stored), p.tools, with_logprobs=params.logprobs is not None)
 
     async def save(response: dict) -> None:
         if stored:
             await store.save(response, p.items, req.previous_response_id)
 
     if req.stream:
-        return NamedEventStream(_events(builder, g, save), generations)
-    return JSONResponse(await _collect(builder, g, save))
+        return NamedEventStream(_events(builder, request, save), request)
+    return JSONResponse(await _collect(builder, request, save))
 
 
-def _feed(builder: Builder, d: choices.ChoiceDelta) -> list[dict]:
+def _failure(error: api.EngineError | None) -> ApiError:
+    if error is None or isinstance(error, api.GenerationFailed):
+        return internal(api.GenerationFailed("the engine failed a response"))
+    return from_engine(error, "input")
+
+
+def _feed(builder: Builder, d) -> list[dict]:
     events = builder.text(d.text, d.tokens if not d.tool_calls else ())
     for c in d.tool_calls:
         events += builder.call(c.index, c.id, c.name, c.arguments)
     return events
 
 
-async def _events(builder: Builder, g: api.Generation, save):
+async def _events(builder: Builder, request: Request, save):
     for e in builder.start():
         yield e
-    async for d in choices.deltas([g]):
-        if d.finish_reason == choices.FAILED:
-            error = d.error or internal(api.GenerationFailed("the engine failed a streamed response"))
+    async for d in request.deltas():
+        if d.finish_reason == FAILED:
+            error = _failure(d.error)
             code = "rate_limit_exceeded" if error.status == 503 else "server_error"
             for e in builder.fail(error.message, code)[0]:
                 yield e
@@ -221,24 +227,25 @@ async def _events(builder: Builder, g: api.Generation, save):
         for e in _feed(builder, d):
             yield e
         if d.finish_reason:
-            events, response = builder.finish(d.finish_reason, usage(g.prompt_tokens, g.completion_tokens))
+            events, response = builder.finish(d.finish_reason, usage(request.prompt_tokens, request.completion_tokens))
             await save(_check(response))
             for e in events:
                 yield e
 
 
-async def _collect(builder: Builder, g: api.Generation, save) -> dict:
+async def _collect(builder: Builder, request: Request, save) -> dict:
     result: dict = {}
 
     async def gather() -> None:
-        async for d in choices.deltas([g]):
-            if d.finish_reason == choices.FAILED:
-                raise d.error or internal(api.GenerationFailed("the engine failed a response"))
+        async for d in request.deltas():
+            if d.finish_reason == FAILED:
+                raise _failure(d.error)
             _feed(builder, d)
             if d.finish_reason:
-                result["response"] = builder.finish(d.finish_reason, usage(g.prompt_tokens, g.completion_tokens))[1]
+                result["response"] = builder.finish(
+                    d.finish_reason, usage(request.prompt_tokens, request.completion_tokens))[1]
 
-    await common.until_done_or_disconnect(gather, context.receive, [g])
+    await common.until_done_or_disconnect(gather, context.receive, request)
     response = _check(result["response"])
     await save(response)
     return response
@@ -287,15 +294,8 @@ async def input_tokens(body: dict):
     """The prompt's length in tokens: the request is rendered and tokenized as `create` would, and
     admitted only to be cancelled at once (nothing is evaluated)."""
     p = await plan(body)
-    model = body.get("model") or "default"
-    with common.use_model(_Model(model)) as served:
-        generations = await choices.submit_all(served, [p.prompt], [api.SamplingParams(max_tokens=1)], "input")
-    for g in generations:
-        g.cancel()
+    with common.request(body.get("model") or "default") as request:
+        await common.submit(request, [p.prompt], [api.SamplingParams(max_tokens=1)], "input")
+    request.cancel()
     return JSONResponse(common.dump(InputTokensResponse(object="response.input_tokens",
-                                                        input_tokens=generations[0].prompt_tokens)))
-
-
-@dataclass
-class _Model:
-    model: str
+                                                        input_tokens=request.prompt_tokens)))

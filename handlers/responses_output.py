@@ -22,7 +22,7 @@ import time
 import uuid
 from typing import Any
 
-from handlers.logprobs import token_text
+from handlers.shared.logprobs import token_text
 from handlers.responses_input import Tools
 
 

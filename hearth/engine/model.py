@@ -13,7 +13,8 @@ import jinja2.ext
 import llama_cpp as L
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from hearth.engine import gguf_check, tool_format
+from hearth import gguf
+from hearth.structured import tool_format
 from hearth.engine.api import ChatMessage
 
 _backend_ready = False
@@ -42,7 +43,7 @@ def init_backend(verbose: bool) -> None:
 
 class Model:
     def __init__(self, path: str, verbose: bool = False):
-        gguf_check.check(path)  # a clear error for a bad file, before llama.cpp sees it
+        gguf.check(path)  # a clear error for a bad file, before llama.cpp sees it
         init_backend(verbose)
         params = L.llama_model_default_params()
         self.ptr = L.llama_model_load_from_file(os.fsencode(path), params)

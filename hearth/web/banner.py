@@ -1,11 +1,6 @@
 """What `hearth serve` prints once its port is bound: where to go, what is loaded, how to stop."""
 from __future__ import annotations
 
-import sys
-from typing import Callable
-
-import uvicorn
-
 from hearth.web.telemetry import version
 
 
@@ -22,16 +17,3 @@ def banner(host: str, port: int, models: str) -> str:
         "  stop     Ctrl+C",
     ]
     return "\n".join(lines)
-
-
-class BannerServer(uvicorn.Server):
-    """uvicorn's server, printing the banner only after the socket is bound (never for a port in use)."""
-
-    def __init__(self, config: uvicorn.Config, models: Callable[[], str]):
-        super().__init__(config)
-        self._models = models
-
-    async def startup(self, sockets=None) -> None:
-        await super().startup(sockets)
-        if self.started and not self.should_exit:
-            print(banner(self.config.host, self.config.port, self._models()), file=sys.stderr, flush=True)

@@ -106,7 +106,7 @@ def test_metrics_count_what_the_page_did(page, origin):
 
 def test_page_shows_the_load_then_ready_by_itself(browser):
     """The first seconds after `scripts/serve`: the page is up before the model, and says so."""
-    from conftest import RunningServer
+    from support import RunningServer
 
     running = RunningServer(load_delay=4, wait_ready=False)
     page = browser.new_page()
