@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from hearth import auth, errors, limits as request_limits, shutdown
 from hearth.models.registry import Registry
+from hearth.routing import use_chained_routing
 from hearth.store import ResponseStore, StoreMiddleware
 from hearth.validation import OpenAIJSONBodyValidator
 from hearth.web.requestlog import RequestLogMiddleware, route_templates
@@ -117,6 +118,7 @@ def create_app(registry: Registry, *, max_body_bytes: int = MAX_BODY_BYTES, cors
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, max_bytes=max_body_bytes)
     app.add_middleware(RegistryMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, registry=registry)
     app.add_middleware(StoreMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, store=store)
+    use_chained_routing(app.middleware.middlewares)  # three documents share /v1
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
     app.add_error_handler(ProblemException, errors.handle_problem)
     app.add_error_handler(HTTPException, errors.handle_http_exception)

@@ -1,4 +1,5 @@
-"""Optional API keys: `Authorization: Bearer <key>` on every route once keys are configured.
+"""Optional API keys: `Authorization: Bearer <key>` (or Anthropic's `x-api-key: <key>`) on every route
+once keys are configured.
 
 Off unless keys are given (`--api-key`, repeatable, or HEARTH_API_KEY, comma-separated): on
 loopback the machine is the security boundary, as LM Studio and the reference documents have it.
@@ -56,6 +57,11 @@ def bearer_info(token: str) -> dict:
     return {"sub": "api-key"}
 
 
+def api_key_info(key: str, required_scopes=None) -> dict:
+    """The same for the `x-api-key` header scheme (openapi/anthropic.yaml)."""
+    return {"sub": "api-key"}
+
+
 class ApiKeyMiddleware:
     def __init__(self, app, keys: tuple[str, ...]):
         self.app = app
@@ -76,8 +82,11 @@ class ApiKeyMiddleware:
             return await self.app(scope, receive, send)
         auth = headers.get(b"authorization", b"")
         scheme, _, token = auth.partition(b" ")
-        if not auth:
-            raise unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.")
+        if not auth and b"x-api-key" in headers:  # Anthropic's clients (ANTHROPIC_API_KEY)
+            scheme, token = b"bearer", headers[b"x-api-key"]
+        elif not auth:
+            raise unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY' "
+                               "(or 'x-api-key: YOUR_KEY').")
         if scheme.lower() != b"bearer" or not self._allowed(token.strip()):
             raise unauthorized("Incorrect API key provided.")
         await self.app(scope, receive, send)

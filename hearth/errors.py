@@ -1,6 +1,8 @@
-"""Every error, from every layer, as OpenAI's body: {"error": {message, type, param, code}}."""
+"""Every error, from every layer, as OpenAI's body: {"error": {message, type, param, code}}; on the
+routes of Anthropic's Messages API (ANTHROPIC_ROUTES) as Anthropic's: {"type": "error", "error": {type, message}}."""
 from __future__ import annotations
 
+import json
 import logging
 import math
 import uuid
@@ -34,7 +36,12 @@ class ApiError(Exception):
         self.status, self.message, self.code, self.param, self.type = status, message, code, param, type
         self.headers = headers or {}
 
-    def response(self) -> ConnexionResponse:
+    def response(self, path: str = "") -> ConnexionResponse:
+        """The error answered on `path` (the route decides the protocol's error shape)."""
+        if path.startswith(ANTHROPIC_ROUTES):
+            status, body = anthropic(self)
+            return ConnexionResponse(status_code=status, mimetype="application/json", content_type="application/json",
+                                     body=json.dumps(body), headers=self.headers)
         body = ErrorResponse(error=Error(message=self.message, type=self.type, param=self.param, code=self.code))
         return ConnexionResponse(
             status_code=self.status,
@@ -43,6 +50,20 @@ class ApiError(Exception):
             body=body.model_dump_json(),
             headers=self.headers,
         )
+
+
+ANTHROPIC_ROUTES = ("/v1/messages",)
+# Anthropic's statuses and error types: 422 is a 400 there; a server that cannot take the request now is 529
+ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                   404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 529: "overloaded_error"}
+
+
+def anthropic(error: ApiError) -> tuple[int, dict]:
+    """(status, body) of `error` in Anthropic's shape. The message names the parameter, as Anthropic's do."""
+    status = {422: 400, 503: 529}.get(error.status, error.status)
+    kind = ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    message = error.message if not error.param or error.param in error.message else f"{error.param}: {error.message}"
+    return status, {"type": "error", "error": {"type": kind, "message": message}}
 
 
 def body_too_large() -> ApiError:
@@ -105,11 +126,18 @@ def _from_status(status: int, detail: str | None, headers=None) -> ApiError:
     return ApiError(status, message, headers=dict(headers or {}))
 
 
-def handle_api_error(_request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:
-    return exc.response()
+def _path(request: ConnexionRequest | None) -> str:
+    try:
+        return request.url.path
+    except Exception:  # noqa: BLE001 - no request to read the route from: OpenAI's shape
+        return ""
 
 
-def handle_problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+def handle_api_error(request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:
+    return exc.response(_path(request))
+
+
+def handle_problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
     """Connexion's own problems: body validation (400), content type (415), routing."""
     detail = exc.detail if isinstance(exc.detail, str) else exc.title
     if detail == "RequestBody is required":
@@ -117,12 +145,12 @@ def handle_problem(_request: ConnexionRequest, exc: ProblemException) -> Connexi
     error = _from_status(exc.status, detail, exc.headers)
     if exc.status == 400:
         error.code = "invalid_json"
-    return error.response()
+    return error.response(_path(request))
 
 
-def handle_http_exception(_request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
-    return _from_status(exc.status_code, exc.detail, exc.headers).response()
+def handle_http_exception(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+    return _from_status(exc.status_code, exc.detail, exc.headers).response(_path(request))
 
 
-def handle_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    return internal(exc).response()
+def handle_unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    return internal(exc).response(_path(request))
