@@ -190,6 +190,16 @@ def test_objects_that_do_not_say_get_no_invented_keys(grammars, model):
         assert all(c.allows(t) and c.accept(t) for t in model.tokenize('{"a": 1, "zz": 2', add_special=False))
 
 
+def test_json_is_on_one_line(grammars, model):
+    """JSON in one style, one space after `,` and `:` and no other whitespace between tokens; strings keep theirs."""
+    schema = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "array", "items": {
+        "type": "integer"}}}, "required": ["a", "b"], "additionalProperties": False}
+    for text, ok in (('{"a": "x y\\n", "b": [1, 2]}', True), ('{"a":"x"', False), ('{"a": "x", "b": [1,2]', False),
+                     ('{\n"a"', False), ('{"a":  "x"', False)):
+        c = grammars.compile(G.json_schema(schema), "response_format")
+        assert all(c.allows(t) and c.accept(t) for t in model.tokenize(text, add_special=False)) is ok, text
+
+
 def test_parallel_calls_are_bounded(grammars, model):
     lark = G.tool_calls(TOOLS, "required", True)
     call = tool_format.render_call("now", "{}")
