@@ -265,6 +265,10 @@ class ChatCompletionResponseMessage(BaseModel):
     null when the answer is only tool calls.
     """
     refusal: str | None = Field(...)
+    reasoning_content: str | None = None
+    """
+    A reasoning model's <think>...</think> text, split out of content (as llama-server and LM Studio return it); absent otherwise.
+    """
     tool_calls: list[ChatCompletionMessageToolCall] | None = None
 
 
@@ -392,6 +396,10 @@ class ChatCompletionStreamDelta(BaseModel):
     role: Literal['assistant'] | None = None
     content: str | None = None
     refusal: str | None = None
+    reasoning_content: str | None = None
+    """
+    A piece of a reasoning model's <think> text.
+    """
     tool_calls: list[ChatCompletionMessageToolCallChunk] | None = None
 
 

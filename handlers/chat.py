@@ -17,7 +17,7 @@ from generated.openai import (
     CreateChatCompletionResponse,
     CreateChatCompletionStreamResponse,
 )
-from handlers.shared import choices, common, logprobs, params, sse, structured
+from handlers.shared import choices, common, logprobs, params, reasoning, sse, structured
 from hearth.engine import api
 from hearth.models.request import FAILED
 
@@ -31,11 +31,12 @@ def _call_chunk(d: api.ToolCallDelta) -> ChatCompletionMessageToolCallChunk:
         index=d.index, function=ChatCompletionMessageToolCallChunkFunction(arguments=d.arguments))
 
 
-def _message(text: str, calls) -> ChatCompletionResponseMessage:
+def _message(text: str, calls, thought: str = "") -> ChatCompletionResponseMessage:
+    extra = {"reasoning_content": thought} if thought else {}
     if calls is None:
-        return ChatCompletionResponseMessage(role="assistant", content=text, refusal=None)
+        return ChatCompletionResponseMessage(role="assistant", content=text, refusal=None, **extra)
     return ChatCompletionResponseMessage(role="assistant", content=text if text.strip() else None, refusal=None,
-                                         tool_calls=calls)
+                                         tool_calls=calls, **extra)
 
 
 def _calls(fragments: list[api.ToolCallDelta]) -> list[ChatCompletionMessageToolCall] | None:
@@ -82,7 +83,10 @@ async def create(body: dict):
         yield chunk([choice(i, ChatCompletionStreamDelta(role="assistant", content="")) for i in range(n)],
                     with_usage_field=include_usage)
         templates: dict[int, sse.TextTemplate] = {}
-        async for d in request.deltas():
+        async for thought, d in reasoning.split(request):
+            if thought:  # a reasoning model's <think> text: its own chunk, before the delta's content
+                yield chunk([choice(d.index, ChatCompletionStreamDelta(reasoning_content=thought))],
+                            with_usage_field=include_usage)
             if d.finish_reason == FAILED:
                 yield sse.failure_event(d.error)
                 return
@@ -115,7 +119,7 @@ async def create(body: dict):
             choices=[
                 ChatCompletionChoice(
                     index=i,
-                    message=_message(text, _calls(done.tool_calls[i])),
+                    message=_message(text, _calls(done.tool_calls[i]), done.reasonings[i]),
                     logprobs=token_logprobs(done.tokens[i]),
                     finish_reason=reason,
                 )
@@ -124,4 +128,4 @@ async def create(body: dict):
             usage=CompletionUsage(**done.usage),
         )
 
-    return await sse.respond(req, request, stream_chunks, build_response, request.prompt_tokens)
+    return await sse.respond(req, request, stream_chunks, build_response, request.prompt_tokens, split_reasoning=True)

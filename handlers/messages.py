@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 
 from generated.anthropic import CreateMessageRequest, Message, MessageTokensCount
 from handlers import messages_convert as mc
-from handlers.shared import common, structured
+from handlers.shared import common, reasoning, structured
 from handlers.shared.named_sse import NamedEventStream
 from hearth import limits
 from hearth.engine import api
@@ -67,8 +67,9 @@ def _failure(error: api.EngineError | None) -> ApiError:
     return from_engine(error, "messages")
 
 
-def _feed(blocks: mc.Blocks, d) -> list[dict]:
-    events = blocks.text(d.text)
+def _feed(blocks: mc.Blocks, thought: str, d) -> list[dict]:
+    events = blocks.thinking(thought)
+    events += blocks.text(d.text)
     for c in d.tool_calls:
         events += blocks.call(c.index, c.id, c.name, c.arguments)
     return events
@@ -90,11 +91,11 @@ async def _events(request: Request):
     start = _message(request.id, [], None, {**_usage(request), "output_tokens": 0})
     yield {"type": "message_start", "message": start}
     yield {"type": "ping"}
-    async for d in request.deltas():
+    async for thought, d in reasoning.split(request):
         if d.finish_reason == FAILED:
             yield {"type": "error", "error": anthropic(_failure(d.error))[1]["error"]}
             return
-        for e in _feed(blocks, d):
+        for e in _feed(blocks, thought, d):
             yield e
         if d.finish_reason:
             for e in blocks.finish():
@@ -109,10 +110,10 @@ async def _collect(request: Request) -> dict:
     blocks, result = mc.Blocks(), {}
 
     async def gather() -> None:
-        async for d in request.deltas():
+        async for thought, d in reasoning.split(request):
             if d.finish_reason == FAILED:
                 raise _failure(d.error)
-            _feed(blocks, d)
+            _feed(blocks, thought, d)
             if d.finish_reason:
                 blocks.finish()
                 result["stop_reason"] = mc.STOP_REASONS.get(d.finish_reason, "end_turn")

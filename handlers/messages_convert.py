@@ -147,6 +147,17 @@ class Blocks:
         self._open = len(self.content) - 1
         return events + [{"type": "content_block_start", "index": self._open, "content_block": dict(block)}]
 
+    def thinking(self, text: str) -> list[dict]:
+        """A reasoning model's <think> text, as a thinking block (its signature empty: nothing is signed)."""
+        if not text:
+            return []
+        events: list[dict] = []
+        if self._open is None or self.content[self._open]["type"] != "thinking":
+            events += self._start({"type": "thinking", "thinking": "", "signature": ""})
+        self.content[self._open]["thinking"] += text
+        return events + [{"type": "content_block_delta", "index": self._open,
+                          "delta": {"type": "thinking_delta", "thinking": text}}]
+
     def text(self, text: str) -> list[dict]:
         if not text:
             return []
@@ -180,12 +191,16 @@ class Blocks:
             return []
         index, self._open = self._open, None
         block = self.content[index]
+        events = []
+        if block["type"] == "thinking":
+            events.append({"type": "content_block_delta", "index": index,
+                           "delta": {"type": "signature_delta", "signature": ""}})
         if block["type"] == "tool_use":
             try:
                 block["input"] = json.loads(self._args[index] or "{}")
             except ValueError:  # cut short by max_tokens
                 block["input"] = {}
-        return [{"type": "content_block_stop", "index": index}]
+        return events + [{"type": "content_block_stop", "index": index}]
 
     def finish(self) -> list[dict]:
         events = self.close()

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from generated.responses import CreateResponseRequest, DeletedResponse, InputTokensResponse, Response, ResponseItemList
 from handlers import responses_input as ri
 from handlers.responses_output import Builder, new_id, usage
-from handlers.shared import common, structured
+from handlers.shared import common, reasoning, structured
 from handlers.shared.named_sse import NamedEventStream
 from hearth import limits, store as response_store
 from hearth.engine import api
@@ -207,8 +207,11 @@ def _failure(error: api.EngineError | None) -> ApiError:
     return from_engine(error, "input")
 
 
-def _feed(builder: Builder, d) -> list[dict]:
-    events = builder.text(d.text, d.tokens if not d.tool_calls else ())
+def _feed(builder: Builder, thought: str, d) -> list[dict]:
+    events = builder.text(thought, kind="reasoning")
+    if thought and not d.text:
+        builder.reasoning_tokens += len(d.tokens)
+    events += builder.text(d.text, d.tokens if not d.tool_calls else ())
     for c in d.tool_calls:
         events += builder.call(c.index, c.id, c.name, c.arguments)
     return events
@@ -217,14 +220,14 @@ def _feed(builder: Builder, d) -> list[dict]:
 async def _events(builder: Builder, request: Request, save):
     for e in builder.start():
         yield e
-    async for d in request.deltas():
+    async for thought, d in reasoning.split(request):
         if d.finish_reason == FAILED:
             error = _failure(d.error)
             code = "rate_limit_exceeded" if error.status == 503 else "server_error"
             for e in builder.fail(error.message, code)[0]:
                 yield e
             return
-        for e in _feed(builder, d):
+        for e in _feed(builder, thought, d):
             yield e
         if d.finish_reason:
             events, response = builder.finish(d.finish_reason, usage(request.prompt_tokens, request.completion_tokens))
@@ -237,10 +240,10 @@ async def _collect(builder: Builder, request: Request, save) -> dict:
     result: dict = {}
 
     async def gather() -> None:
-        async for d in request.deltas():
+        async for thought, d in reasoning.split(request):
             if d.finish_reason == FAILED:
                 raise _failure(d.error)
-            _feed(builder, d)
+            _feed(builder, thought, d)
             if d.finish_reason:
                 result["response"] = builder.finish(
                     d.finish_reason, usage(request.prompt_tokens, request.completion_tokens))[1]

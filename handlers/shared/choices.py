@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from connexion import context
 
+from handlers.shared import reasoning
 from handlers.shared.common import until_done_or_disconnect
 from hearth.engine import api
 from hearth.errors import from_engine, internal
@@ -20,18 +21,23 @@ class Collected:
     tool_calls: list[list[api.ToolCallDelta]]
     finish_reasons: list[str]
     usage: dict = field(default_factory=dict)
+    reasonings: list[str] = field(default_factory=list)  # <think> text split out of `texts` (split_reasoning)
 
 
-async def collect(request: Request, prompt_tokens: int | None = None) -> Collected:
+async def collect(request: Request, prompt_tokens: int | None = None, split_reasoning: bool = False) -> Collected:
     """Run the choices to the end; a client that disconnects meanwhile cancels them. A failed choice
-    raises its error (a 500 for an engine failure, 503 queue_timeout)."""
+    raises its error (a 500 for an engine failure, 503 queue_timeout). `split_reasoning`: <think> text
+    goes to `reasonings`, not `texts`."""
     n = len(request.generations)
     texts: list[list[str]] = [[] for _ in range(n)]
-    done = Collected([], [[] for _ in range(n)], [[] for _ in range(n)], ["stop"] * n)
+    done = Collected([], [[] for _ in range(n)], [[] for _ in range(n)], ["stop"] * n, reasonings=[""] * n)
     errors: list[api.EngineError] = []
 
     async def gather() -> None:
-        async for d in request.deltas():
+        deltas = reasoning.split(request) if split_reasoning else ((None, d) async for d in request.deltas())
+        async for thought, d in deltas:
+            if thought:
+                done.reasonings[d.index] += thought
             texts[d.index].append(d.text)
             done.tokens[d.index].extend(d.tokens)
             done.tool_calls[d.index].extend(d.tool_calls)

@@ -72,10 +72,11 @@ class EventStream(StreamingResponse):
         await until_done_or_disconnect(stream, receive, self.request)
 
 
-async def respond(req, request: Request, stream_chunks: Callable, build_response: Callable, prompt_tokens=None):
+async def respond(req, request: Request, stream_chunks: Callable, build_response: Callable, prompt_tokens=None,
+                  split_reasoning: bool = False):
     """The handler's answer: an SSE stream of `stream_chunks(include_usage)`, or the whole `build_response`
-    as JSON."""
+    as JSON (`split_reasoning`: see choices.collect)."""
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         return EventStream(stream_chunks(include_usage), request)
-    return json_response(build_response(await collect(request, prompt_tokens)))
+    return json_response(build_response(await collect(request, prompt_tokens, split_reasoning)))

@@ -209,6 +209,9 @@ class Generation(Protocol):
     # after the ones before it (the first has none: logprob None), set before the first Delta is yielded
     # (or the end, with max_tokens 0); None if the request ended before its prompt was evaluated
     prompt_logprobs: tuple[TokenOut, ...] | None
+    # the rendered chat prompt ends inside an open <think> block (a template that opens the model's
+    # reasoning for it): the answer starts as reasoning (hearth/structured/reasoning.py)
+    think_open: bool
 
     def __aiter__(self) -> AsyncIterator[Delta]:
         """Raises GenerationFailed when the engine could not finish the request."""

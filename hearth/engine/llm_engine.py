@@ -212,6 +212,7 @@ class LlamaEngine(Steppable):
             self._stats["requests"] += 1
         loop = asyncio.get_running_loop()
         stream = Stream(loop, len(tokens), self.wake)
+        stream.think_open = prompt.messages is not None and text.rstrip().endswith("<think>")
         self._inbox.put(Sequence(tokens, params, stream, loop, constraint))
         self.wake()
         return stream

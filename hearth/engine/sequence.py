@@ -45,6 +45,7 @@ class Stream:
         self.cancelled = False
         self.started = False  # set by the engine thread when the sequence is admitted into the batch
         self.prompt_logprobs = None  # api.Generation.prompt_logprobs
+        self.think_open = False  # api.Generation.think_open
 
     def __aiter__(self):
         return self._iterate()
