@@ -100,6 +100,10 @@ class ThinkingBlock(BaseModel):
 
 
 class Usage(BaseModel):
+    """
+    As Anthropic counts: `input_tokens` excludes the prompt tokens the prefix cache supplied (`cache_read_input_tokens`).
+    """
+
     input_tokens: int
     output_tokens: int
     cache_creation_input_tokens: int | None = None
@@ -137,6 +141,8 @@ class MessageDelta(BaseModel):
 class MessageDeltaUsage(BaseModel):
     input_tokens: int | None = None
     output_tokens: int
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
 
 
 class MessageStopEvent(BaseModel):

@@ -57,8 +57,10 @@ def _message(model: str, content: list, stop_reason: str | None, usage: dict) ->
 
 
 def _usage(request: Request) -> dict:
-    return {"input_tokens": request.prompt_tokens, "output_tokens": request.completion_tokens,
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    """Anthropic counts the prompt tokens read from the cache apart from `input_tokens`."""
+    cached = sum(getattr(g, "cached_tokens", 0) for g in request.generations)
+    return {"input_tokens": request.prompt_tokens - cached, "output_tokens": request.completion_tokens,
+            "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached}
 
 
 def _failure(error: api.EngineError | None) -> ApiError:
@@ -102,7 +104,7 @@ async def _events(request: Request):
                 yield e
             yield {"type": "message_delta", "delta": {"stop_reason": mc.STOP_REASONS.get(d.finish_reason, "end_turn"),
                                                       "stop_sequence": None},
-                   "usage": {"input_tokens": request.prompt_tokens, "output_tokens": request.completion_tokens}}
+                   "usage": _usage(request)}
             yield {"type": "message_stop"}
 
 

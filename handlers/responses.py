@@ -201,6 +201,11 @@ async def create(body: dict):
     return JSONResponse(await _collect(builder, request, save))
 
 
+def _usage(request: Request) -> dict:
+    cached = sum(getattr(g, "cached_tokens", 0) for g in request.generations)
+    return usage(request.prompt_tokens, request.completion_tokens, cached)
+
+
 def _failure(error: api.EngineError | None) -> ApiError:
     if error is None or isinstance(error, api.GenerationFailed):
         return internal(api.GenerationFailed("the engine failed a response"))
@@ -230,7 +235,7 @@ async def _events(builder: Builder, request: Request, save):
         for e in _feed(builder, thought, d):
             yield e
         if d.finish_reason:
-            events, response = builder.finish(d.finish_reason, usage(request.prompt_tokens, request.completion_tokens))
+            events, response = builder.finish(d.finish_reason, _usage(request))
             await save(_check(response))
             for e in events:
                 yield e
@@ -245,8 +250,7 @@ async def _collect(builder: Builder, request: Request, save) -> dict:
                 raise _failure(d.error)
             _feed(builder, thought, d)
             if d.finish_reason:
-                result["response"] = builder.finish(
-                    d.finish_reason, usage(request.prompt_tokens, request.completion_tokens))[1]
+                result["response"] = builder.finish(d.finish_reason, _usage(request))[1]
 
     await common.until_done_or_disconnect(gather, context.receive, request)
     response = _check(result["response"])

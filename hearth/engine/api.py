@@ -212,6 +212,8 @@ class Generation(Protocol):
     # the rendered chat prompt ends inside an open <think> block (a template that opens the model's
     # reasoning for it): the answer starts as reasoning (hearth/structured/reasoning.py)
     think_open: bool
+    # prompt tokens the prefix cache supplied (not evaluated again), set when the prompt is admitted
+    cached_tokens: int
 
     def __aiter__(self) -> AsyncIterator[Delta]:
         """Raises GenerationFailed when the engine could not finish the request."""

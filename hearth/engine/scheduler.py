@@ -91,7 +91,7 @@ class Scheduler:
             fresh = seq.prompt_out is not None  # prompt logprobs need every position's logits: reuse nothing
             fut, fut_n = (None, 0) if fresh else self.cache.best_future(seq.prompt)
             n = self.cache.acquire(seq, reuse=not fresh)
-            seq.n_done = seq.n_cached = n
+            seq.n_done = seq.n_cached = seq.stream.cached_tokens = n
             self.stats["cached_prompt_tokens"] += n
             self.stats["cache_hits"] += n > 0
             if fut is not None and fut_n >= n + COALESCE_MIN:
@@ -111,7 +111,7 @@ class Scheduler:
             self.cache.load(seq.slot, src, got)
             self.stats["cached_prompt_tokens"] += got - seq.n_done
             self.stats["coalesced"] += 1
-            seq.n_done = seq.n_cached = got
+            seq.n_done = seq.n_cached = seq.stream.cached_tokens = got
 
     # one step ---------------------------------------------------------------------------------
     def schedule(self) -> Plan:

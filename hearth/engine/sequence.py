@@ -46,6 +46,7 @@ class Stream:
         self.started = False  # set by the engine thread when the sequence is admitted into the batch
         self.prompt_logprobs = None  # api.Generation.prompt_logprobs
         self.think_open = False  # api.Generation.think_open
+        self.cached_tokens = 0  # api.Generation.cached_tokens
 
     def __aiter__(self):
         return self._iterate()
