@@ -187,6 +187,20 @@ class ResponseContentPartEvent(BaseModel):
     part: dict[str, Any]
 
 
+class ResponseReasoningTextEvent(BaseModel):
+    """
+    response.reasoning_text.delta (with `delta`) and response.reasoning_text.done (with `text`).
+    """
+
+    type: Literal['response.reasoning_text.delta', 'response.reasoning_text.done']
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str | None = None
+    text: str | None = None
+
+
 class ResponseCallDeltaEvent(BaseModel):
     """
     response.function_call_arguments.delta and response.custom_tool_call_input.delta.
@@ -292,7 +306,7 @@ class ResponseReasoningItem(BaseModel):
 
 
 class ResponseTextDeltaEvent(BaseModel):
-    type: Literal['response.output_text.delta', 'response.reasoning_text.delta']
+    type: Literal['response.output_text.delta']
     sequence_number: int
     item_id: str
     output_index: int
@@ -302,7 +316,7 @@ class ResponseTextDeltaEvent(BaseModel):
 
 
 class ResponseTextDoneEvent(BaseModel):
-    type: Literal['response.output_text.done', 'response.reasoning_text.done']
+    type: Literal['response.output_text.done']
     sequence_number: int
     item_id: str
     output_index: int

@@ -112,8 +112,12 @@ class Builder:
         lp = logprobs(tokens) if self.with_logprobs and kind == "message" else []
         self._logprobs[index] += lp
         item_id = self.output[index]["id"]
-        delta = "response.output_text.delta" if kind == "message" else "response.reasoning_text.delta"
-        events.append(self.event(delta, item_id=item_id, output_index=index, content_index=0, delta=text, logprobs=lp))
+        if kind == "message":
+            events.append(self.event("response.output_text.delta", item_id=item_id, output_index=index,
+                                     content_index=0, delta=text, logprobs=lp))
+        else:
+            events.append(self.event("response.reasoning_text.delta", item_id=item_id, output_index=index,
+                                     content_index=0, delta=text))
         return events
 
     def call(self, index: int, call_id: str | None, name: str | None, fragment: str) -> list[dict]:

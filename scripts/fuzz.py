@@ -7,7 +7,9 @@ response must:
 - not be a 5xx (a declared 503 with Retry-After is allowed: the queue may fill);
 - have a status, content type and body as the spec declares (schemathesis's checks), and invalid
   requests must be rejected with a 4xx;
-- as an SSE stream: every event is a chunk of the declared schema or an error event, ending in [DONE].
+- as an SSE stream: every event is a chunk of the declared schema or an error event, ending in [DONE];
+  the Responses and Messages streams (named events, no [DONE]): every event of its type's schema, the
+  last one the stream's end (response.completed / incomplete / failed; message_stop or error).
 The report (counts per route and mode, statuses, each kind of failure with a curl to reproduce it)
 goes to conformance/reports/fuzz.md, and a summary to stdout; exit 1 on any failure.
 """
@@ -35,6 +37,25 @@ MAX_STREAM_EVENTS = 100_000
 SERVER_FLAGS = ["--ctx-size", "512", "--request-timeout", "5", "--max-request-tokens", "256", "--max-queue", "32",
                 "--threads", "1"]
 STREAM_CHUNK = {"/chat/completions": "CreateChatCompletionStreamResponse", "/completions": "CreateCompletionResponse"}
+# the named-event streams: the schema of each event type, and the types that may end the stream
+RESPONSES_EVENTS = {
+    **dict.fromkeys(["response.created", "response.in_progress", "response.completed", "response.incomplete",
+                     "response.failed"], "ResponseLifecycleEvent"),
+    **dict.fromkeys(["response.output_item.added", "response.output_item.done"], "ResponseOutputItemEvent"),
+    **dict.fromkeys(["response.content_part.added", "response.content_part.done"], "ResponseContentPartEvent"),
+    "response.output_text.delta": "ResponseTextDeltaEvent", "response.output_text.done": "ResponseTextDoneEvent",
+    **dict.fromkeys(["response.reasoning_text.delta", "response.reasoning_text.done"], "ResponseReasoningTextEvent"),
+    **dict.fromkeys(["response.function_call_arguments.delta", "response.custom_tool_call_input.delta"],
+                    "ResponseCallDeltaEvent"),
+    "response.function_call_arguments.done": "ResponseFunctionCallArgumentsDoneEvent",
+    "response.custom_tool_call_input.done": "ResponseCustomToolCallInputDoneEvent",
+}
+MESSAGES_EVENTS = {"message_start": "MessageStartEvent", "content_block_start": "ContentBlockStartEvent",
+                   "content_block_delta": "ContentBlockDeltaEvent", "content_block_stop": "ContentBlockStopEvent",
+                   "message_delta": "MessageDeltaEvent", "message_stop": "MessageStopEvent", "ping": "PingEvent",
+                   "error": "ErrorResponse"}
+NAMED_STREAMS = {"/responses": (RESPONSES_EVENTS, {"response.completed", "response.incomplete", "response.failed"}),
+                 "/messages": (MESSAGES_EVENTS, {"message_stop", "error"})}
 
 
 def operations() -> list[tuple[str, str, str]]:
@@ -51,12 +72,30 @@ def operations() -> list[tuple[str, str, str]]:
 
 def cap_generation(body) -> None:
     if isinstance(body, dict):
-        for key in ("max_tokens", "max_completion_tokens"):
+        for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
             value = body.get(key)
             if value is None or (isinstance(value, int) and not isinstance(value, bool) and not 0 < value <= MAX_TOKENS):
                 body[key] = MAX_TOKENS
         if isinstance(body.get("n"), int) and not isinstance(body["n"], bool) and body["n"] > 4:
             body["n"] = 4
+
+
+def check_named_stream(stream, path: str, schemas) -> str | None:
+    kinds, ends = NAMED_STREAMS[path]
+    if stream.done:
+        return "a [DONE] event in a stream of named events"
+    for i, event in enumerate(stream.chunks):
+        name = kinds.get(event.get("type") if isinstance(event, dict) else None)
+        if name is None:
+            return f"SSE event {i + 1}: unknown event type {str(event)[:80]}"
+        errors = schemas.errors({"$ref": f"#/components/schemas/{name}"}, event)
+        if errors:
+            return f"SSE event {i + 1} ({event['type']}): {errors[0]}"
+        if event["type"] in ends and i != len(stream.chunks) - 1:
+            return f"events after {event['type']}"
+    if not stream.chunks or stream.chunks[-1]["type"] not in ends:
+        return f"the stream ended without any of {sorted(ends)}"
+    return None
 
 
 def check_stream(text: str, path: str, schemas) -> str | None:
@@ -65,6 +104,8 @@ def check_stream(text: str, path: str, schemas) -> str | None:
     stream = sse.parse(text.splitlines())
     if stream.problems:
         return stream.problems[0]
+    if path in NAMED_STREAMS:
+        return check_named_stream(stream, path, schemas)
     chunk_schema = {"$ref": f"#/components/schemas/{STREAM_CHUNK.get(path, 'CreateChatCompletionStreamResponse')}"}
     for i, chunk in enumerate(stream.chunks):
         is_error = isinstance(chunk, dict) and "error" in chunk
@@ -169,7 +210,7 @@ def run_job(job: tuple) -> dict:
 
 
 def start_server(env_extra: dict) -> tuple[subprocess.Popen, str, Path]:
-    from conftest import free_port
+    from support import free_port
 
     port = free_port()
     log = ROOT / ".pytest_cache" / f"fuzz-server-{port}.log"
@@ -236,8 +277,9 @@ def main() -> int:
                         help="seconds for the whole run: generation stops then, and the report says how many cases ran")
     parser.add_argument("--report", default=str(ROOT / "conformance" / "reports" / "fuzz.md"))
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--only", action="append", metavar="SPEC", help="fuzz only openapi/SPEC.yaml (repeatable)")
     args = parser.parse_args()
-    ops = operations()
+    ops = [op for op in operations() if not args.only or Path(op[0]).stem in args.only]
     # routes without parameters have a handful of distinct cases: give the cases to those with bodies
     weights = [8 if "post" == m.lower() or "{" in p else 1 for _, m, p in ops]
     unit = args.cases / (2 * sum(weights))
