@@ -480,6 +480,69 @@ ERRORS_422 = ("errors.temperature_range", "errors.top_p_range", "errors.max_toke
               "errors.completions_temperature_range", "errors.bad_role", "logit_bias.out_of_vocabulary",
               "logprobs.top_logprobs_range")
 
+
+# -- the Responses and Messages APIs -----------------------------------------------------------------
+RESPONSES, MESSAGES, COUNT_TOKENS = "/responses", "/messages", "/messages/count_tokens"
+
+
+def _drop_event(kind: str) -> EventHook:
+    def hook(ex: Exchange, index: int, event: Json) -> list:
+        return [] if isinstance(event, dict) and event.get("type") == kind else [event]
+    return hook
+
+
+def _no_sequence_numbers(index: int, event: dict) -> None:
+    event.pop("sequence_number", None)
+
+
+def _responses_usage_off(body: dict) -> None:
+    if isinstance(body.get("usage"), dict):
+        body["usage"]["total_tokens"] = body["usage"].get("total_tokens", 0) + 1
+
+
+def _function_arguments_extra(body: dict) -> None:
+    for item in body.get("output") or []:
+        if item.get("type") == "function_call":
+            args = json.loads(item.get("arguments") or "{}")
+            item["arguments"] = json.dumps({**args, "extra": 1})
+
+
+def _custom_tools_free(body: dict) -> None:
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict) and tool.get("type") == "custom":
+            tool.pop("format", None)
+
+
+def _refuse_hosted(ex: Exchange):
+    if ex.on(RESPONSES) and isinstance(ex.body, dict) and any(
+            isinstance(t, dict) and t.get("type") not in ("function", "custom") for t in ex.body.get("tools") or []):
+        return 400, {"error": {"message": "Unsupported tool type: web_search", "type": "invalid_request_error",
+                               "param": "tools", "code": None}}
+    return None
+
+
+def _anthropic_stop_reason(body: dict) -> None:
+    if "stop_reason" in body:
+        body["stop_reason"] = "stop"
+
+
+def _tool_use_input_extra(body: dict) -> None:
+    for block in body.get("content") or []:
+        if isinstance(block, dict) and block.get("type") == "tool_use":
+            block["input"] = {**(block.get("input") or {}), "extra": 1}
+
+
+def _none_to_any(body: dict) -> None:
+    if (body.get("tool_choice") or {}).get("type") == "none":
+        body["tool_choice"] = {"type": "any"}
+
+
+def _openai_error_shape(ex: Exchange, code: int, headers: dict, body: Json):
+    if is_route(ex.path, MESSAGES) and code >= 400 and isinstance(body, dict) and body.get("type") == "error":
+        body = {"error": {"message": body["error"].get("message"), "type": body["error"].get("type"), "param": None,
+                          "code": None}}
+    return code, headers, body
+
 MUTANTS: list[Mutant] = [
     # response shapes (judged by OpenAI's schema and the contract)
     Mutant("chat_no_usage", "chat responses lose `usage`", ("chat.plain",),
@@ -650,6 +713,38 @@ MUTANTS: list[Mutant] = [
     Mutant("loading_500", "a 500 instead of 503 while loading", ("loading.retry_after",), on_response=_loading_is_500, needs="loading"),
     Mutant("loading_no_retry_after", "503 without Retry-After while loading", ("loading.retry_after",),
            on_response=edit_headers(lambda code, h: _no_retry_after(code, h) if code == 503 else None), needs="loading"),
+    # the Responses API
+    Mutant("responses_usage_off", "usage.total_tokens is not input + output", ("responses.create",),
+           on_response=edit_body(RESPONSES, _responses_usage_off)),
+    Mutant("responses_no_completed", "the stream ends without response.completed", ("responses.stream",),
+           on_event=_drop_event("response.completed")),
+    Mutant("responses_no_sequence_numbers", "stream events without sequence_number", ("responses.stream",),
+           on_event=edit_chunks(RESPONSES, _no_sequence_numbers)),
+    Mutant("responses_ignore_text_format", "text.format ignored (json_schema not enforced)", ("responses.json_schema",),
+           on_request=drop(RESPONSES, "text")),
+    Mutant("responses_arguments_unvalidated", "function_call arguments not held to parameters (an extra property)",
+           ("responses.tools.required",), on_response=edit_body(RESPONSES, _function_arguments_extra)),
+    Mutant("responses_custom_grammar_ignored", "a custom tool's grammar ignored (free text)",
+           ("responses.tools.custom_grammar",), on_request=edit_request(RESPONSES, _custom_tools_free)),
+    Mutant("responses_hosted_refused", "a request with a built-in tool refused (400)", ("responses.tools.hosted",),
+           on_request=_refuse_hosted),
+    Mutant("responses_stateless", "previous_response_id ignored", ("responses.state",),
+           on_request=drop(RESPONSES, "previous_response_id")),
+    Mutant("responses_error_as_200", "an invalid value answered 200 (temperature dropped)", ("responses.errors",),
+           on_request=drop(RESPONSES, "temperature")),
+    # Anthropic's Messages API
+    Mutant("messages_stop_reason_openai", "stop_reason 'stop' (OpenAI's word) instead of Anthropic's", ("messages.create",),
+           on_response=edit_body(MESSAGES, _anthropic_stop_reason)),
+    Mutant("messages_no_message_stop", "the stream ends without message_stop", ("messages.stream",),
+           on_event=_drop_event("message_stop")),
+    Mutant("messages_tool_input_unvalidated", "tool_use input not held to input_schema (an extra property)",
+           ("messages.tool_choice.any",), on_response=edit_body(MESSAGES, _tool_use_input_extra)),
+    Mutant("messages_tool_choice_none_as_any", "tool_choice none ignored: a tool is forced", ("messages.tool_choice.none",),
+           on_request=edit_request(MESSAGES, _none_to_any)),
+    Mutant("messages_count_zero", "count_tokens answers 0", ("messages.count_tokens",),
+           on_response=edit_body(COUNT_TOKENS, lambda b: b.update(input_tokens=0))),
+    Mutant("messages_openai_error_shape", "errors on /messages in OpenAI's shape, not Anthropic's", ("messages.errors",),
+           on_response=_openai_error_shape),
 ]
 
 BY_NAME = {m.name: m for m in MUTANTS}

@@ -102,11 +102,16 @@ def make_app(upstream: str, tape: Callable[[], list | None] = lambda: None) -> S
         return Response(body, status_code=status, headers=out_headers)
 
     async def _events(mutant: Mutant, ex: Exchange, response: httpx.Response, keep: Callable | None):
-        """Re-frame the upstream SSE stream one `data:` event at a time, through the mutant's hook."""
+        """Re-frame the upstream SSE stream one `data:` event at a time, through the mutant's hook. Named
+        events (the Responses and Messages streams) keep their name: an event whose JSON has a `type` is
+        sent as `event: <type>` when the upstream named its events."""
         seen: list = []
+        named = False
         try:
             index = 0
             async for line in response.aiter_lines():
+                if line.startswith("event:"):
+                    named = True
                 if not line.startswith("data:"):
                     continue
                 payload = line[5:].strip()
@@ -118,7 +123,8 @@ def make_app(upstream: str, tape: Callable[[], list | None] = lambda: None) -> S
                     if item is None:
                         continue
                     text = item if isinstance(item, str) else json.dumps(item)
-                    yield f"data: {text}\n\n".encode()
+                    name = f"event: {item['type']}\n" if named and isinstance(item, dict) and "type" in item else ""
+                    yield f"{name}data: {text}\n\n".encode()
                 if mutant.cut_after is not None and index >= mutant.cut_after:
                     return  # a truncated stream: no more events, no [DONE]
         finally:
