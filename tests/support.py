@@ -366,3 +366,44 @@ def sse_events(lines) -> list[tuple[str | None, dict]]:
             out.append((name, json.loads(line[len("data: "):])))
             name = None
     return out
+
+
+# --- the patch language of Codex's apply_patch tool, checked by hand (independent of any grammar engine) ---
+def parse_patch(text: str, complete: bool = True) -> int:
+    """The number of file operations in a patch, or AssertionError. `complete=False`: `text` may be cut
+    anywhere (max_output_tokens): it must be a prefix of a patch (its last, partial line is not judged)."""
+    lines = text.split("\n")
+    if complete and lines[-1] == "":
+        lines.pop()
+    if not complete:
+        lines = lines[:-1]  # the line being written when it was cut
+        if not lines:
+            assert "*** Begin Patch".startswith(text) or text.startswith("*** Begin Patch"), text
+            return 0
+    assert lines[0] == "*** Begin Patch", text
+    assert not complete or lines[-1] == "*** End Patch", text
+    body = lines[1:-1] if complete or lines[-1] == "*** End Patch" else lines[1:]
+    i, ops = 0, 0
+    while i < len(body):
+        line = body[i]
+        if line.startswith("*** Add File: ") and len(line) > len("*** Add File: "):
+            i += 1
+            start = i
+            while i < len(body) and body[i].startswith("+"):
+                i += 1
+            assert i > start or (not complete and i == len(body)), f"an added file without lines: {text!r}"
+        elif line.startswith("*** Delete File: ") and len(line) > len("*** Delete File: "):
+            i += 1
+        elif line.startswith("*** Update File: ") and len(line) > len("*** Update File: "):
+            i += 1
+            if i < len(body) and body[i].startswith("*** Move to: "):
+                i += 1
+            while i < len(body) and (body[i] == "@@" or body[i].startswith(("@@ ", "+", "-", " "))):
+                i += 1
+            if i < len(body) and body[i] == "*** End of File":
+                i += 1
+        else:
+            raise AssertionError(f"line {line!r} is no file operation: {text!r}")
+        ops += 1
+    assert ops >= 1 or not complete
+    return ops

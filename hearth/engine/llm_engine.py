@@ -26,6 +26,7 @@ import logging
 import os
 import queue
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence as Seq
 
@@ -35,6 +36,7 @@ from hearth.engine.api import (
 )
 from hearth.engine.compute import Steppable
 from hearth.engine.output import Outbox
+from hearth.engine.model import FALLBACK_STOPS
 from hearth.engine.sequence import Sequence, Stream
 
 log = logging.getLogger("hearth.engine")
@@ -196,6 +198,10 @@ class LlamaEngine(Steppable):
     async def submit(self, prompt: Prompt, params: SamplingParams) -> Stream:
         self._check_ready()
         text = self._render(prompt.messages, prompt.native) if prompt.messages is not None else (prompt.text or "")
+        if prompt.messages is not None and self._model.chat_fallback:
+            # a model without a chat template (a base model) writes the fallback's end-of-turn as text and
+            # never stops: measured with Gemma 3 270M, "Say hello.<|im_end|>\n<|im_start|>admin\n..." to max_tokens
+            params = replace(params, stop=(*params.stop, *(s for s in FALLBACK_STOPS if s not in params.stop)))
         tokens = self._tokenize(text) or [self._bos]
         n_ctx = self.config.n_ctx
         if len(tokens) >= n_ctx:

@@ -41,6 +41,10 @@ def init_backend(verbose: bool) -> None:
         _backend_ready = True
 
 
+# where a turn ends in the ChatML fallback (a model without a chat template): its end, or the next turn's
+# start (Gemma 3 270M, a base model, also writes "</|im_end|>" and then "<|im_start|>user")
+FALLBACK_STOPS = ("<|im_end|>", "<|im_start|>")
+
 class Model:
     def __init__(self, path: str, verbose: bool = False):
         gguf.check(path)  # a clear error for a bad file, before llama.cpp sees it
@@ -58,6 +62,7 @@ class Model:
         self._pieces: dict[int, bytes] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
         self._template = self._load_template()
+        self.chat_fallback = self._template is None  # chats are rendered in ChatML (render_chat)
 
     def close(self) -> None:
         if self.ptr:
@@ -134,7 +139,7 @@ class Model:
                 bos_token=self._token_text(self.bos), eos_token=self._token_text(L.llama_vocab_eos(self.vocab)),
             )
         msgs = [{"role": m.role, "content": m.content} for m in messages]
-        if self._template is None:  # ChatML, the most common convention, as a fallback
+        if self._template is None:  # ChatML, the most common convention, as a fallback (FALLBACK_STOPS end the turn)
             body = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in msgs)
             return body + "<|im_start|>assistant\n"
         return self._template.render(
