@@ -34,18 +34,41 @@ class HearthReplica:
         if states[0] == "failed":
             raise RuntimeError(hearth_app.load_error(self._registry) or f"model {names[0]} failed to load")
         self._id = serve.get_replica_context().replica_id.unique_id
+        self._ongoing, self._started = 0, 0
+        self._reuse = {"reuse_measured": 0, "reuse_hits": 0}
 
     async def handle(self, scope: dict, body: bytes, prefix=None):
         """The response to one HTTP request, as batches of compact ASGI messages (asgi.Message).
         `prefix` is for the router (it reads the call's arguments), not used here."""
-        async for batch in self._app.stream(scope, body):
-            if batch[0][0] == "start":
-                kind, status, headers = batch[0]
-                batch[0] = (kind, status, headers + [(REPLICA_HEADER, self._id.encode())])
-            yield batch
+        self._ongoing += 1
+        self._started += 1
+        alone, epoch, before = self._ongoing == 1, self._started, hearth_app.engine_stats(self._registry)
+        try:
+            async for batch in self._app.stream(scope, body):
+                if batch[0][0] == "start":
+                    kind, status, headers = batch[0]
+                    batch[0] = (kind, status, headers + [(REPLICA_HEADER, self._id.encode())])
+                if alone and epoch == self._started and batch[-1][0] == "body" and not batch[-1][2]:
+                    alone = False  # the last message: count before the client can close and another start
+                    self._count_reuse(before, hearth_app.engine_stats(self._registry))
+                yield batch
+        finally:
+            self._ongoing -= 1
+
+    def _count_reuse(self, before: dict, after: dict) -> None:
+        """Per request, what share of its prompt came from the prefix cache: the counters' change over the
+        request, known exactly when no other request ran beside it on this replica (always so with one
+        slot, as in benchmarks/cluster.py). A hit reuses at least half of the prompt; a few shared
+        template tokens, which the engine's `cache_hits` also counts, are not one."""
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("requests", "cached_prompt_tokens", "prefill_tokens")}
+        if delta["requests"] != 1:
+            return
+        self._reuse["reuse_measured"] += 1
+        self._reuse["reuse_hits"] += 2 * delta["cached_prompt_tokens"] >= delta["cached_prompt_tokens"] + \
+            delta["prefill_tokens"] > 0
 
     def stats(self) -> dict:
-        return {**hearth_app.engine_stats(self._registry), "replica": self._id}
+        return {**hearth_app.engine_stats(self._registry), **self._reuse, "replica": self._id}
 
     def record_routing_stats(self) -> dict:
         """Read by the ingress's router every `request_routing_stats_period_s`: the slot count sizes its

@@ -39,7 +39,7 @@ class HearthRouter(RequestRouter):
         """Each replica's last routing stats (its engine counters), by replica id."""
         return {rid.unique_id: dict(r.routing_stats or {}) for rid, r in list(self._replicas.items())}
 
-    def _backoff(self, pending_request):
+    def _wait_between_tries(self, pending_request):
         if pending_request is not None:  # a replica of ours is chosen or none is free: wait, then ask again
             pending_request.routing_context.should_backoff = True
 
@@ -69,7 +69,7 @@ class PrefixAffinityRouter(HearthRouter):
 
     async def choose_replicas(self, candidate_replicas: List[RunningReplica],
                               pending_request: Optional[PendingRequest] = None) -> List[List[RunningReplica]]:
-        self._backoff(pending_request)
+        self._wait_between_tries(pending_request)
         self._drop_stale_pins()
         by_id = {r.replica_id.unique_id: r for r in candidate_replicas}
         for rid, r in by_id.items():
@@ -97,7 +97,7 @@ class RoundRobinRouter(HearthRouter):
 
     async def choose_replicas(self, candidate_replicas: List[RunningReplica],
                               pending_request: Optional[PendingRequest] = None) -> List[List[RunningReplica]]:
-        self._backoff(pending_request)
+        self._wait_between_tries(pending_request)
         by_id = {r.replica_id.unique_id: r for r in candidate_replicas}
         return [[by_id[i] for i in rank] for rank in self.turns.choose(list(by_id))]
 
