@@ -9,6 +9,7 @@ crosses the handle token by token and a cancelled call is Hearth's client discon
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from ray import serve
@@ -68,7 +69,8 @@ class HearthReplica:
             delta["prefill_tokens"] > 0
 
     def stats(self) -> dict:
-        return {**hearth_app.engine_stats(self._registry), **self._reuse, "replica": self._id}
+        return {**hearth_app.engine_stats(self._registry), **self._reuse, "replica": self._id, "pid": os.getpid(),
+                "at": time.time()}
 
     def record_routing_stats(self) -> dict:
         """Read by the ingress's router every `request_routing_stats_period_s`: the slot count sizes its
