@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: wrote {out / 'compare.png'}")
         return 0
 
-    from hearth.models import default_model_path
+    from hearth.models.defaults import default_model_path
 
     model = a.model or str(default_model_path())
     label = _safe(a.label or ("hearth" if not a.base_url else a.base_url.split("//")[-1].split("/")[0]))

@@ -71,7 +71,7 @@ def run(model_path: str, streams: int, tokens: int, n_threads: int, n_ctx: int =
 
 
 def main() -> None:
-    from hearth.models import default_model_path
+    from hearth.models.defaults import default_model_path
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="a GGUF (default: the default chat model)")

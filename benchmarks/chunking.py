@@ -4,7 +4,7 @@
 
 Chunk sizes for prefill, and whether cached and fresh prefixes stay bit-identical (llama.cpp's CPU
 kernels round differently in calls of < 64 rows than in larger ones; the engine's cut is in
-hearth/engine/prefix_cache.py, and tests/engine/test_prefill_calls.py checks it). This measures, over the engine's own context settings
+hearth/engine/prefix_cache.py, and tests/core/test_prefill_calls.py checks it). This measures, over the engine's own context settings
 (`Runner`: non-unified KV, 16 streams, n_batch 512):
 
 - prefill time of a fresh ~1,000-token chat prompt evaluated in aligned chunks of each size;
@@ -29,7 +29,7 @@ from benchmarks.scenarios import QUESTIONS, PromptFactory
 from hearth.engine.api import ChatMessage
 from hearth.engine.model import Model
 from hearth.engine.model_runner import Runner
-from hearth.models import default_model_path
+from hearth.models.defaults import default_model_path
 
 
 def prefill(runner: Runner, seq: int, tokens: list[int], start: int, chunk: int) -> float:

@@ -87,7 +87,7 @@ def summarize(runs: list[dict], level: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     from pathlib import Path
 
-    from hearth.models import default_model_path
+    from hearth.models.defaults import default_model_path
 
     from .machine import Gate
     from .server import OwnServer

@@ -27,11 +27,11 @@ def _texts(n: int = 512) -> list[str]:
 
 
 def _one(threads: int, n_pack: int, n_seq: int) -> float:
-    from hearth import models
+    from hearth.models import defaults
     from hearth.engine.api import EngineConfig, LoadState
     from hearth.engine.embedding_engine import EmbeddingEngine
 
-    eng = EmbeddingEngine(EngineConfig(model_path=str(models.default_embedding_model_path())),
+    eng = EmbeddingEngine(EngineConfig(model_path=str(defaults.default_embedding_model_path())),
                           n_pack=n_pack, n_seq=n_seq, n_threads=threads)
     eng.start()
     while eng.state is not LoadState.READY:

@@ -47,10 +47,10 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def main() -> None:
-    from hearth.engine import grammar as G
-    from hearth.engine.constraint import Grammars
+    from hearth.structured import grammar as G
+    from hearth.structured.constraint import Grammars
     from hearth.engine.model import Model
-    from hearth.models import default_model_path
+    from hearth.models.defaults import default_model_path
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from benchmarks.threads import TICK, snapshot
-from hearth import models
+from hearth.models import defaults
 
 PIECE = " word"
 
@@ -114,8 +114,8 @@ def _deliver(batch):
 def serve(port: int, rate: float) -> None:
     from hearth.cli import main
 
-    main(["serve", "--port", str(port), "--model", str(models.default_model_path())],  # the stand-in never reads it
-         engine_factory=lambda cfg: PacedEngine(cfg, rate))
+    main(["serve", "--port", str(port), "--model", str(defaults.default_model_path())],  # the stand-in never reads it
+         engine_factory=lambda _kind, cfg: PacedEngine(cfg, rate))
 
 
 async def drive(base_url: str, tokens: int, requests: int, streams: int) -> int:

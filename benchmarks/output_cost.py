@@ -18,7 +18,7 @@ import statistics
 import time
 
 from hearth.engine import EngineConfig, LoadState, Prompt, SamplingParams, create_engine
-from hearth.models import default_model_path
+from hearth.models.defaults import default_model_path
 
 
 class Timer:

@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.base_url:
         key_a, key_b = args.models.split(",")
         return _report(args.base_url, key_a, key_b, args.repeats, Gate([], args.wait_quiet), args.load_cost)
-    from hearth.models import default_model_path
+    from hearth.models.defaults import default_model_path
 
     from .server import OwnServer
 

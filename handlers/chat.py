@@ -17,8 +17,9 @@ from generated.openai import (
     CreateChatCompletionResponse,
     CreateChatCompletionStreamResponse,
 )
-from handlers import choices, common, logprobs, params, sse, structured
+from handlers.shared import choices, common, logprobs, params, sse, structured
 from hearth.engine import api
+from hearth.models.request import FAILED
 
 
 def _call_chunk(d: api.ToolCallDelta) -> ChatCompletionMessageToolCallChunk:
@@ -56,13 +57,13 @@ async def create(body: dict):
     plan = await structured.prepare(body)
     prompt = api.Prompt(messages=tuple(api.ChatMessage(m["role"], m["content"]) for m in plan.messages),
                         native=plan.native)
-    with common.use_model(req) as served:
-        sampling = params.sampling(req, n, want_logprobs, served.info)
+    with common.request(req.model, ttl=req.ttl) as request:
+        sampling = params.sampling(req, n, want_logprobs, request.info)
         if plan.constraint is not None:
             sampling = [replace(p, constraint=plan.constraint, tool_parser=plan.tool_parser) for p in sampling]
-        generations = await choices.submit_all(served, [prompt] * n, sampling, "messages")
-    completion_id, created, model = common.new_id("chatcmpl"), common.now(), served.id
-    fingerprint = common.system_fingerprint(served.info)
+        await common.submit(request, [prompt] * n, sampling, "messages")
+    completion_id, created, model = common.new_id("chatcmpl"), common.now(), request.id
+    fingerprint = common.system_fingerprint(request.info)
 
     def chunk(chunk_choices, usage=None, with_usage_field=False) -> dict:
         fields = dict(id=completion_id, object="chat.completion.chunk", created=created, model=model,
@@ -74,15 +75,15 @@ async def create(body: dict):
     def token_logprobs(tokens):
         return logprobs.chat(tokens) if want_logprobs is not None else None
 
-    async def stream_chunks(gens, include_usage: bool):
+    async def stream_chunks(include_usage: bool):
         def choice(index, delta, finish_reason=None, lp=None):
             return ChatCompletionStreamChoice(index=index, delta=delta, logprobs=lp, finish_reason=finish_reason)
 
         yield chunk([choice(i, ChatCompletionStreamDelta(role="assistant", content="")) for i in range(n)],
                     with_usage_field=include_usage)
         templates: dict[int, sse.TextTemplate] = {}
-        async for d in choices.deltas(gens):
-            if d.finish_reason == choices.FAILED:
+        async for d in request.deltas():
+            if d.finish_reason == FAILED:
                 yield sse.failure_event(d.error)
                 return
             if d.text and d.finish_reason is None and want_logprobs is None and not d.tool_calls:
@@ -106,7 +107,7 @@ async def create(body: dict):
                 continue
             yield chunk([choice(d.index, delta, d.finish_reason, lp)], with_usage_field=include_usage)
         if include_usage:
-            yield chunk([], CompletionUsage(**choices.usage(gens, gens[0].prompt_tokens)), with_usage_field=True)
+            yield chunk([], CompletionUsage(**request.usage(request.prompt_tokens)), with_usage_field=True)
 
     def build_response(done: choices.Collected) -> CreateChatCompletionResponse:
         return CreateChatCompletionResponse(
@@ -123,5 +124,4 @@ async def create(body: dict):
             usage=CompletionUsage(**done.usage),
         )
 
-    prompt_tokens = generations[0].prompt_tokens
-    return await sse.respond(req, generations, stream_chunks, build_response, prompt_tokens)
+    return await sse.respond(req, request, stream_chunks, build_response, request.prompt_tokens)

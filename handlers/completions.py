@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from generated.openai import CompletionChoice, CompletionUsage, CreateCompletionRequest, CreateCompletionResponse
-from handlers import choices, common, logprobs, params, sse, structured
+from handlers.shared import choices, common, logprobs, params, sse, structured
 from hearth.engine import api
 from hearth.errors import invalid_value
+from hearth.models.request import FAILED
 
 
 async def create(body: dict):
@@ -22,23 +23,23 @@ async def create(body: dict):
     texts = [req.prompt] if isinstance(req.prompt, str) else req.prompt.root
     scored = bool(req.echo) and req.logprobs is not None  # the prompt's own logprobs lead the choice's
     constraint = await structured.response_format(body)
-    with common.use_model(req) as served:
-        sampling = params.sampling(req, len(texts), req.logprobs, served.info, zero_tokens=True)
+    with common.request(req.model, ttl=req.ttl) as request:
+        sampling = params.sampling(req, len(texts), req.logprobs, request.info, zero_tokens=True)
         if scored or constraint is not None:
             sampling = [replace(p, prompt_logprobs=req.logprobs if scored else None, constraint=constraint)
                         for p in sampling]
         if req.seed is None:  # one prompt per choice: without a seed, each samples on its own
             sampling = [sampling[0]] * len(texts)
-        generations = await choices.submit_all(served, [api.Prompt(text=t) for t in texts], sampling, "prompt")
-    completion_id, created, model = common.new_id("cmpl"), common.now(), served.id
-    fingerprint = common.system_fingerprint(served.info)
+        await common.submit(request, [api.Prompt(text=t) for t in texts], sampling, "prompt")
+    completion_id, created, model = common.new_id("cmpl"), common.now(), request.id
+    fingerprint = common.system_fingerprint(request.info)
     echoed = texts if req.echo else [""] * len(texts)
     offsets = [logprobs.CompletionOffsets() for _ in texts]
 
     def prompt_tokens(index: int) -> tuple[api.TokenOut, ...]:
         """The prompt's tokens with their logprobs (echo + logprobs); none if it ended before its prompt was
         evaluated (--request-timeout)."""
-        return (generations[index].prompt_logprobs or ()) if scored else ()
+        return (request.generations[index].prompt_logprobs or ()) if scored else ()
 
     def response(response_choices, usage=None, with_usage_field=True) -> CreateCompletionResponse:
         fields = dict(id=completion_id, object="text_completion", created=created, model=model,
@@ -51,7 +52,7 @@ async def create(body: dict):
         lp = offsets[index].logprobs(tokens) if req.logprobs is not None else None
         return CompletionChoice(text=text, index=index, logprobs=lp, finish_reason=finish_reason)
 
-    async def stream_chunks(gens, include_usage: bool):
+    async def stream_chunks(include_usage: bool):
         templates: dict[int, sse.TextTemplate] = {}
 
         def text_event(index: int, text: str) -> bytes:
@@ -67,8 +68,8 @@ async def create(body: dict):
         for i, text in enumerate(echoed):
             if text and not scored:
                 yield common.dump(response([choice(i, text)], with_usage_field=include_usage))
-        async for d in choices.deltas(gens):
-            if d.finish_reason == choices.FAILED:
+        async for d in request.deltas():
+            if d.finish_reason == FAILED:
                 yield sse.failure_event(d.error)
                 return
             if d.index in unechoed:
@@ -81,11 +82,11 @@ async def create(body: dict):
                 yield common.dump(response([choice(d.index, d.text, d.finish_reason, d.tokens)],
                                            with_usage_field=include_usage))
         if include_usage:
-            yield common.dump(response([], CompletionUsage(**choices.usage(gens))))
+            yield common.dump(response([], CompletionUsage(**request.usage())))
 
     def build_response(done: choices.Collected) -> CreateCompletionResponse:
         result = [choice(i, echoed[i] + text, reason, (*prompt_tokens(i), *done.tokens[i]))
                   for i, (text, reason) in enumerate(zip(done.texts, done.finish_reasons))]
         return response(result, CompletionUsage(**done.usage))
 
-    return await sse.respond(req, generations, stream_chunks, build_response)
+    return await sse.respond(req, request, stream_chunks, build_response)

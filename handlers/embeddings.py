@@ -6,7 +6,7 @@ import base64
 import numpy as np
 
 from generated.openai import CreateEmbeddingRequest, CreateEmbeddingResponse, Embedding, EmbeddingUsage
-from handlers import common
+from handlers.shared import common
 from hearth.engine import api
 from hearth.errors import from_engine, invalid_value
 
@@ -16,9 +16,9 @@ async def create(body: dict):
     if req.dimensions is not None:
         raise invalid_value("dimensions", "dimensions is not supported: vectors have the model's own size.")
     texts = [req.input.root] if isinstance(req.input.root, str) else [item.root for item in req.input.root]
-    with common.use_model(req, "embedding") as served:
+    with common.request(req.model, "embedding", req.ttl) as request:
         try:
-            result = await served.embed(texts)
+            result = await request.embed(texts)
         except api.EngineError as exc:
             raise from_engine(exc, "input") from None
 
@@ -31,7 +31,7 @@ async def create(body: dict):
         CreateEmbeddingResponse(
             object="list",
             data=[Embedding(index=i, object="embedding", embedding=encode(v)) for i, v in enumerate(result.vectors)],
-            model=served.id,
+            model=request.id,
             usage=EmbeddingUsage(prompt_tokens=result.prompt_tokens, total_tokens=result.prompt_tokens),
         )
     )

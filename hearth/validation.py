@@ -2,7 +2,7 @@
 
 Connexion's own JSON validator answers every failure with a bare 400 and fails with a 500 on
 bodies it cannot decode; this one says which parameter is wrong and how (see the error table in
-ARCHITECTURE.md: structure and types are 400, out-of-range values are 422).
+docs/architecture.md: structure and types are 400, out-of-range values are 422).
 """
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="hooked_server")
     parser.add_argument("--load-delay", type=float, required=True)
     hooks, rest = parser.parse_known_args(argv)
-    cli.main(rest, engine_factory=lambda config: DelayedStart(create_engine(config), hooks.load_delay))
+    cli.main(rest, engine_factory=lambda kind, config: DelayedStart(create_engine(config, kind), hooks.load_delay))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
-"""The engine: the only package that imports llama_cpp. Handlers see `api` only."""
+"""The decode core: the only package that imports llama_cpp. Everything above it sees `api` only.
+
+`api` is the seam (Prompt, SamplingParams, Generation, Delta, the errors); `create_engine` makes the
+engine for one loaded model: the continuous-batching chat engine (llm_engine: scheduler -> model_runner
+-> output) or the embedding engine (embedding_engine), both stepped by the compute thread (compute)."""
 from hearth.engine.api import *  # noqa: F401,F403
 from hearth.engine.api import Engine, EngineConfig
 
 
-def create_engine(config: EngineConfig, kind: str | None = None) -> Engine:
-    """An engine for the GGUF in `config`; call `start()` to load it in the background.
-
-    `kind` "embedding" (or, when not given, a GGUF whose header has a pooling type or an encoder
-    architecture) gets the embedding engine; anything else the continuous-batching chat engine."""
-    if kind is None:
-        kind = "embedding" if is_embedding_model(config.model_path) else "llm"
+def create_engine(config: EngineConfig, kind: str = "llm") -> Engine:
+    """An engine for the GGUF in `config`, of `kind` "llm" or "embedding" (the catalog tells which a file
+    is: hearth/gguf.py:is_embedding); call `start()` to load it in the background."""
     if kind == "embedding":
         from hearth.engine.embedding_engine import EmbeddingEngine
 
@@ -17,14 +17,3 @@ def create_engine(config: EngineConfig, kind: str | None = None) -> Engine:
     from hearth.engine.llm_engine import LlamaEngine  # imports llama_cpp only when an engine is made
 
     return LlamaEngine(config)
-
-
-def is_embedding_model(path: str) -> bool:
-    from hearth.engine.catalog import ENCODER_ARCHS, read_gguf_metadata
-
-    try:
-        meta = read_gguf_metadata(path)
-    except (OSError, ValueError):
-        return False  # the engine's load reports what is wrong with the file
-    arch = meta.get("general.architecture")
-    return arch in ENCODER_ARCHS or f"{arch}.pooling_type" in meta

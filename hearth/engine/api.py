@@ -1,6 +1,8 @@
-"""What the HTTP layer may know about the engine: requests, results, errors.
+"""The engine's seam: what every layer above it may know (requests, results, errors).
 
-Handlers depend on this module only; everything that touches llama.cpp lives beside it.
+The models layer, structured output and handlers depend on this module only; everything that touches
+llama.cpp lives beside it (docs/architecture.md). It is long because it is where each contract is
+written down (what a Delta's bytes spell, when logprobs are taken, how a constraint is called).
 """
 from __future__ import annotations
 
@@ -22,6 +24,15 @@ class ModelInfo:
     n_ctx: int  # context ceiling of one sequence, in tokens
     created: int  # unix seconds (the model file's mtime)
     owned_by: str = "organization_owner"
+
+
+@dataclass(frozen=True)
+class Device:
+    """A GPU llama.cpp can offload layers to, as ggml describes it (hearth/engine/devices.py)."""
+
+    name: str
+    free: int  # bytes of memory free now
+    total: int
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,7 @@ class Vocab(Protocol):
 
 class Constraint(Protocol):
     """One sequence's token constraint (a grammar matcher): which tokens may come next. The shape of
-    hearth/engine/constraint.py's llguidance Constraint.
+    hearth/structured/constraint.py's llguidance Constraint.
 
     Used on the engine thread only, one object per sequence, never shared. The runner samples as
     llama.cpp does: it samples from the unconstrained distribution, asks `allows(token)`, and only on
@@ -150,7 +161,7 @@ class ToolCallParser(Protocol):
     """One sequence's tool-call parser: the last output processor, after detokenisation and stop strings,
     on the engine thread. It sees the content text exactly as it would otherwise be emitted, and splits
     it into content and tool-call fragments. The sequence ends with TOOL_CALLS instead of STOP when it
-    reported any call. `done` True after a `feed`: the answer is over (hearth/engine/tool_parser.py ends
+    reported any call. `done` True after a `feed`: the answer is over (hearth/structured/tool_parser.py ends
     it at a verbatim repeat of an earlier call); the engine ends the sequence there, as at a stop string."""
 
     done: bool
@@ -186,7 +197,7 @@ class Prompt:
     `native`: the same conversation with tools, as (messages, tools) in OpenAI's shape (assistant
     `tool_calls` with `arguments` as objects, `tool` results with `tool_call_id`; the tools to describe,
     or None), for a model whose own template renders tools in the Hermes `<tool_call>` convention: such
-    a model renders `native` instead of `messages` (hearth/engine/tool_format.py)."""
+    a model renders `native` instead of `messages` (hearth/structured/tool_format.py)."""
 
     messages: tuple[ChatMessage, ...] | None = None
     text: str | None = None
@@ -230,6 +241,7 @@ class EngineConfig:
     n_parallel: int | None = None  # sequences decoded together; default chosen from cores and context
     max_queue: int = 64  # requests waiting beyond the running ones; more get Overloaded
     verbose: bool = False  # llama.cpp's own logs
+    n_gpu_layers: int = 0  # layers offloaded to a GPU (llama.cpp's n_gpu_layers; hearth/models/fit.py decides)
 
 
 class Engine(Protocol):
@@ -277,6 +289,14 @@ class Overloaded(EngineError):
 
 
 @dataclass
+class QueueTimeout(EngineError):
+    """503 queue_timeout + Retry-After: a request's --request-timeout ran out before it left the queue
+    (hearth/models/request.py; the engine itself never raises it)."""
+
+    retry_after: int = 5  # a queue that held a request for its whole timeout does not drain at once
+
+
+@dataclass
 class WrongModelType(EngineError):
     """400: chat or text completions on an embedding model (or, strictly, embeddings on a chat model)."""
 
@@ -284,6 +304,12 @@ class WrongModelType(EngineError):
 @dataclass
 class ModelLoadFailed(EngineError):
     """500 model_load_failed: llama.cpp could not load a model file (a fault of the file, logged)."""
+
+
+@dataclass
+class ModelDoesNotFit(EngineError):
+    """400 model_does_not_fit: with its KV cache, a model needs more host RAM or GPU memory than is free
+    (hearth/models/fit.py; the message names both figures)."""
 
 
 @dataclass

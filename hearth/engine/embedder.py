@@ -10,10 +10,9 @@ import queue
 import threading
 
 import llama_cpp as L
-import numpy as np
 
+from hearth.engine import embedding_batch
 from hearth.engine.api import ContextLengthExceeded, Embeddings
-from hearth.engine.embedding_engine import _set  # resolves the awaiting future on the event loop
 
 MAX_SEQS = 16  # inputs per decode
 
@@ -67,9 +66,9 @@ class Embedder:
             try:
                 result = self._run(texts)
             except Exception as e:  # noqa: BLE001 - handed to the awaiting request
-                loop.call_soon_threadsafe(_set, fut, None, e)
+                loop.call_soon_threadsafe(embedding_batch.settle, fut, None, e)
             else:
-                loop.call_soon_threadsafe(_set, fut, result, None)
+                loop.call_soon_threadsafe(embedding_batch.settle, fut, result, None)
         if self.ctx is not None:
             L.llama_batch_free(self.batch)
             L.llama_free(self.ctx)
@@ -94,25 +93,9 @@ class Embedder:
                 group.append(i)
                 used += len(inputs[i])
                 i += 1
-            self._decode(ctx, [(k, inputs[k]) for k in group], vectors)
+            pooled = embedding_batch.decode(ctx, self.mem, self.batch, [inputs[k] for k in group], self.model.n_embd)
+            self.stats["embed_batches"] += 1
+            for k, vector in zip(group, pooled):
+                vectors[k] = vector
         self.stats["embed_inputs"] += len(inputs)
         return Embeddings(vectors=vectors, prompt_tokens=sum(len(t) for t in inputs))
-
-    def _decode(self, ctx, group, vectors) -> None:
-        b, n = self.batch, 0
-        for seq_id, (_, tokens) in enumerate(group):
-            for pos, tok in enumerate(tokens):
-                b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = tok, pos, 1, True
-                b.seq_id[n][0] = seq_id
-                n += 1
-        b.n_tokens = n
-        L.llama_memory_clear(self.mem, True)
-        rc = L.llama_decode(ctx, b)
-        if rc != 0:
-            raise RuntimeError(f"llama_decode (embeddings) returned {rc}")
-        self.stats["embed_batches"] += 1
-        dim = self.model.n_embd
-        for seq_id, (k, _) in enumerate(group):
-            v = np.ctypeslib.as_array(L.llama_get_embeddings_seq(ctx, seq_id), shape=(dim,)).astype(np.float64)
-            norm = np.linalg.norm(v)
-            vectors[k] = (v / norm if norm > 0 else v).tolist()

@@ -11,7 +11,6 @@ other loaded model: `step()` runs one decode and returns whether it did any work
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import queue
@@ -19,12 +18,13 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from hearth.engine.api import (
     ContextLengthExceeded, EngineConfig, Embeddings, LoadState, ModelInfo, ModelLoading, ModelNotLoaded,
     Overloaded,
 )
+from hearth.engine import embedding_batch
 from hearth.engine.compute import Steppable
 
 log = logging.getLogger("hearth.embedding")
@@ -68,7 +68,7 @@ class EmbeddingEngine(Steppable):
         from hearth.engine.model import Model
 
         cfg = self.config
-        model = Model(cfg.model_path, verbose=cfg.verbose)
+        model = Model(cfg.model_path, verbose=cfg.verbose, n_gpu_layers=cfg.n_gpu_layers)
         self.n_batch = max(self.n_pack, min(model.n_ctx_train or self.n_pack, 8192))
         try:
             p = L.llama_context_default_params()
@@ -139,34 +139,28 @@ class EmbeddingEngine(Steppable):
         self._admit_waiting()
         if not self._ready or self._ctx is None:
             return False
-        L, b, group, n = self._L, self._batch, [], 0
+        group, n = [], 0
         while self._ready and len(group) < self.n_seq:  # first come, first packed
             job, i = self._ready[0]
-            tokens = job.inputs[i]
-            if group and n + len(tokens) > self.n_pack:
+            if group and n + len(job.inputs[i]) > self.n_pack:
                 break
             self._ready.popleft()
-            seq = len(group)
-            for pos, tok in enumerate(tokens):
-                b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = tok, pos, 1, True
-                b.seq_id[n][0] = seq
-                n += 1
             group.append((job, i))
-        b.n_tokens = n
-        L.llama_memory_clear(self._mem, True)
-        rc = L.llama_decode(self._ctx, b)
-        if rc != 0:
+            n += len(job.inputs[i])
+        try:
+            pooled = embedding_batch.decode(self._ctx, self._mem, self._batch, [job.inputs[i] for job, i in group],
+                                            self._dim)
+        except RuntimeError as error:
             for job, _ in group:
-                self._finish(job, RuntimeError(f"llama_decode (embeddings) returned {rc}"))
+                self._finish(job, error)
             return True
         self._stats["embed_batches"] += 1
         self._stats["embed_inputs"] += len(group)
         self._stats["embed_tokens"] += n
-        for seq, (job, i) in enumerate(group):
+        for (job, i), vector in zip(group, pooled):
             if job.left <= 0:  # the job already failed
                 continue
-            v = _normalised(L.llama_get_embeddings_seq(self._ctx, seq), self._dim)
-            job.vectors[i] = v
+            job.vectors[i] = vector
             job.left -= 1
             if job.left == 0:
                 self._finish(job, None)
@@ -179,10 +173,10 @@ class EmbeddingEngine(Steppable):
         with self._lock:
             self._outstanding -= 1
         if error is not None:
-            job.loop.call_soon_threadsafe(_set, job.future, None, error)
+            job.loop.call_soon_threadsafe(embedding_batch.settle, job.future, None, error)
         else:
             result = Embeddings(vectors=job.vectors, prompt_tokens=sum(len(t) for t in job.inputs))
-            job.loop.call_soon_threadsafe(_set, job.future, result, None)
+            job.loop.call_soon_threadsafe(embedding_batch.settle, job.future, result, None)
 
     def _fail_all(self, error: BaseException) -> None:
         self._admit_waiting()
@@ -238,20 +232,3 @@ class EmbeddingEngine(Steppable):
 
     def stats(self) -> dict[str, int]:
         return {**self._stats, "outstanding": self._outstanding, "n_threads": self.n_threads}
-
-
-def _normalised(ptr, dim: int) -> list[float]:
-    import numpy as np
-
-    v = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(dim,)).astype(np.float64)
-    norm = float(np.linalg.norm(v))
-    return (v / norm if norm > 0 else v).tolist()
-
-
-def _set(fut: asyncio.Future, result, error) -> None:
-    if fut.cancelled():
-        return
-    if error is not None:
-        fut.set_exception(error)
-    else:
-        fut.set_result(result)

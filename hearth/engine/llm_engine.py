@@ -83,7 +83,7 @@ class LlamaEngine(Steppable):
         import llama_cpp as L
 
         cfg = self.config
-        model = Model(cfg.model_path, verbose=cfg.verbose)
+        model = Model(cfg.model_path, verbose=cfg.verbose, n_gpu_layers=cfg.n_gpu_layers)
         p = model.ptr
         head_dim = model.n_embd // max(1, L.llama_model_n_head(p))
         per_token = 2 * 2 * L.llama_model_n_layer(p) * L.llama_model_n_head_kv(p) * head_dim

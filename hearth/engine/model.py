@@ -13,7 +13,8 @@ import jinja2.ext
 import llama_cpp as L
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from hearth.engine import gguf_check, tool_format
+from hearth import gguf
+from hearth.structured import tool_format
 from hearth.engine.api import ChatMessage
 
 _backend_ready = False
@@ -41,10 +42,11 @@ def init_backend(verbose: bool) -> None:
 
 
 class Model:
-    def __init__(self, path: str, verbose: bool = False):
-        gguf_check.check(path)  # a clear error for a bad file, before llama.cpp sees it
+    def __init__(self, path: str, verbose: bool = False, n_gpu_layers: int = 0):
+        gguf.check(path)  # a clear error for a bad file, before llama.cpp sees it
         init_backend(verbose)
         params = L.llama_model_default_params()
+        params.n_gpu_layers = n_gpu_layers  # the default offloads every layer (-1); the registry's fit decides
         self.ptr = L.llama_model_load_from_file(os.fsencode(path), params)
         if not self.ptr:
             raise RuntimeError(f"llama.cpp could not load {path} (an architecture it does not know, or tensors it "

@@ -198,6 +198,3 @@ class PrefixCache:
             self.runner.seq_clear(slot.id)
             slot.tokens = []
             slot.n_exact = 0
-
-    def cached_tokens(self) -> int:
-        return sum(len(s.tokens) for s in self.slots if s.seq is None)

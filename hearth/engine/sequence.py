@@ -81,7 +81,7 @@ class Sequence:
         self.loop = loop
         self.status = Status.WAITING
         self.slot = None  # the prefix-cache slot (= llama seq id) it runs in
-        self.wait = None  # (slot, length): coalesced, waiting for another prefill to cover `length` tokens
+        self.wait = None  # (slot, its owner, length): coalesced, waiting for the owner's prefill to cover `length` tokens
         self.n_done = 0  # prompt tokens already in the KV cache
         self.n_cached = 0  # of which came from the prefix cache
         self.last = -1  # the sampled token not yet in the KV cache

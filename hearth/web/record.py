@@ -22,7 +22,7 @@ class RequestRecord:
     completion_tokens: int = 0
     ttft: float | None = None  # seconds from admission to the first token of the first choice
     duration: float = 0.0  # seconds, until the last byte of the response
-    generations: list = field(default_factory=list)  # observed while the request runs; dropped when it ends
+    requests: list = field(default_factory=list)  # the Requests it admitted (hearth/models/request.py); dropped when it ends
 
 
 current: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar("hearth_request", default=None)

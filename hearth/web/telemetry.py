@@ -1,24 +1,24 @@
 """What the server counts, exposed at /metrics (prometheus_client) and /status (the page).
 
-Per streamed token the only work is in `ObservedGeneration`: one `perf_counter()`, one bisect over
-the inter-token buckets and two additions, on the event loop that delivers the token anyway.
-Everything else happens once per request (`Telemetry.finish`) or once per scrape (`collect`), where
-the engine's own counters are read from `engine.stats()`.
+Telemetry is the registry's Hooks (hearth/models/hooks.py). Per streamed Delta the only work is
+`tokens`: one bisect over the inter-token buckets and two additions, on the event loop that delivers
+the token anyway (the Request takes the time). Everything else happens once per request (`finish`) or
+once per scrape (`collect`), where the engines' own counters are read from the registry's snapshot.
 """
 from __future__ import annotations
 
 import bisect
 import logging
-import threading
 import time
 from collections import deque
 from importlib import metadata
-from pathlib import Path
-from time import perf_counter
+from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from hearth.models.hooks import Hooks
+from hearth.models.registry import Snapshot
 from hearth.web.record import RequestRecord, current
 
 log = logging.getLogger("hearth.web")
@@ -55,11 +55,11 @@ class TokenHistogram:
         return out
 
 
-class Telemetry:
-    """One per app: its own Prometheus registry, so that two apps in one process never share counts."""
+class Telemetry(Hooks):
+    """One per app: its own Prometheus registry (`metrics`), so that two apps in one process never share counts."""
 
-    def __init__(self, engine, routes: dict[str, str] | None = None):
-        self.engine = engine
+    def __init__(self, snapshot: Callable[[], Snapshot], routes: dict[str, str] | None = None):
+        self.snapshot = snapshot
         self.routes = set((routes or {}).values())  # route templates served, for what the page offers
         self.started_at = time.time()
         self.version = version()
@@ -69,7 +69,7 @@ class Telemetry:
         self.recent: deque[RequestRecord] = deque(maxlen=RECENT)
         self.itl: dict[str, TokenHistogram] = {}
         self.load_seconds: dict[str, float] = {}
-        self.registry = r = CollectorRegistry()
+        self.metrics = r = CollectorRegistry()
         self.requests = Counter("hearth_requests", "HTTP requests answered, by route template and status.",
                                 ["route", "status"], registry=r)
         self.duration = Histogram("hearth_request_duration_seconds", "API request duration, to the last byte.",
@@ -98,10 +98,10 @@ class Telemetry:
         self.requests.labels(rec.route, str(rec.status)).inc()
         if quiet and rec.status != 500:  # probes and polls: counted; logged only when they break
             return False
-        for g in rec.generations:
-            rec.prompt_tokens += g.prompt_tokens
-            rec.completion_tokens += max(g.completion_tokens or 0, g.seen)  # a cancelled one may not know yet
-        rec.generations = []
+        for request in rec.requests:
+            rec.prompt_tokens += request.prompt_tokens
+            rec.completion_tokens += max(request.completion_tokens, request.seen)  # a cancelled one may not know yet
+        rec.requests = []
         self.prompt_total += rec.prompt_tokens
         self.completion_total += rec.completion_tokens
         if rec.model:
@@ -114,39 +114,55 @@ class Telemetry:
         self.recent.appendleft(rec)
         return True
 
-    # models -------------------------------------------------------------------------------------
-    def model_id(self) -> str | None:
-        model = getattr(self.engine, "model", None)
-        return getattr(model, "id", None)
+    # hooks (hearth/models/hooks.py) ----------------------------------------------------------------
+    def model_loaded(self, instance) -> None:
+        self.load_seconds[instance.id] = round(instance.load_seconds, 3)
+        log.info("model %s ready in %.2f s", instance.id, instance.load_seconds, extra={
+            "event": "model_ready", "fields": {"model": instance.id, "load_seconds": round(instance.load_seconds, 3)}})
 
-    def _configured_id(self) -> str:
-        """The id a model being loaded will have (the engine knows it only once loaded)."""
-        config = getattr(self.engine, "config", None)
-        if getattr(config, "model_id", None):
-            return config.model_id
-        path = getattr(config, "model_path", None)
-        return Path(path).name.removesuffix(".gguf") if path else "(loading)"
+    def model_failed(self, instance, seconds: float) -> None:
+        log.error("loading %s failed (after %.2f s): %s", instance.entry.path, seconds, instance.error,
+                  extra={"event": "model_failed", "fields": {"model": instance.id, "load_seconds": round(seconds, 3)}})
 
+    def admitted(self, request) -> None:
+        request.record = rec = current.get()
+        if rec is not None:
+            rec.model = request.id
+            rec.requests.append(request)
+
+    def first_token(self, request, k: int, seconds: float) -> None:
+        self.ttft.labels(request.id).observe(seconds)
+        if request.record is not None and request.record.ttft is None:
+            request.record.ttft = seconds
+        self.tokens_streamed += k
+
+    def tokens(self, request, k: int, gap: float) -> None:
+        """k tokens after a gap: k inter-token gaps of gap/k (the sum stays the elapsed time)."""
+        itl = self.itl_for(request.id)
+        itl.counts[bisect.bisect_left(itl.bounds, gap / k)] += k
+        itl.sum += gap
+        self.tokens_streamed += k
+
+    # views --------------------------------------------------------------------------------------
     def state(self) -> str:
-        state = getattr(self.engine, "state", "empty")
-        return getattr(state, "value", state)
+        return self._snapshot().state
 
-    def stats(self) -> dict:
+    def _snapshot(self) -> Snapshot:
         try:
-            return self.engine.stats() or {}
-        except Exception:  # a scrape must never fail because the engine is mid-change
-            log.exception("engine.stats() failed")
-            return {}
+            return self.snapshot()
+        except Exception:  # a scrape must never fail because a model is mid-change
+            log.exception("the registry's snapshot failed")
+            return Snapshot(state="empty", default_id=None, default=None, offload=None, stats={}, load_error=None)
 
     def status(self) -> dict:
-        stats = self.stats()
+        snap = self._snapshot()
+        stats, state, model = snap.stats, snap.state, snap.default
         running = stats.get("running", 0)
-        model_id, state = self.model_id(), self.state()
         models = []
-        if model_id or state == "loading":
-            model = getattr(self.engine, "model", None)
-            models.append({"id": model_id or self._configured_id(), "state": state,
-                           "n_ctx": getattr(model, "n_ctx", None), "load_seconds": self.load_seconds.get(model_id)})
+        if model is not None or state == "loading":
+            mid = model.id if model is not None else snap.default_id or "(loading)"
+            models.append({"id": mid, "state": state, "n_ctx": model.n_ctx if model is not None else None,
+                           "load_seconds": self.load_seconds.get(mid), "offload": snap.offload})
         return {
             "version": self.version,
             "state": state,
@@ -190,8 +206,8 @@ class _Collector:
 
     def collect(self):
         t = self.t
-        stats = t.stats()
-        model = t.model_id() or ""
+        snap = t._snapshot()
+        stats, model = snap.stats, snap.default.id if snap.default is not None else ""
 
         def gauge(name, doc, value):
             g = GaugeMetricFamily(name, doc)
@@ -225,112 +241,10 @@ class _Collector:
         yield loaded
         ready = GaugeMetricFamily("hearth_model_ready", "1 when the model answers requests.", labels=["model"])
         if model:
-            ready.add_metric([model], 1.0 if t.state() == "ready" else 0.0)
+            ready.add_metric([model], 1.0 if snap.state == "ready" else 0.0)
         yield ready
         itl = HistogramMetricFamily("hearth_inter_token_latency_seconds", "Time between two tokens of one "
                                     "sequence reaching the HTTP layer.", labels=["model"])
         for mid, h in t.itl.items():
             itl.add_metric([mid], h.buckets(), h.sum)
         yield itl
-
-
-class ObservedGeneration:
-    """A Generation whose tokens are timed: TTFT once, then one inter-token gap per token.
-
-    Measured where the Deltas reach the HTTP layer, i.e. what a client sees, bursts included."""
-
-    __slots__ = ("_g", "_t", "_model", "_submitted", "_record", "seen")
-
-    def __init__(self, generation, telemetry: Telemetry, model: str, submitted: float, record):
-        self._g, self._t, self._model, self._submitted, self._record = generation, telemetry, model, submitted, record
-        self.seen = 0  # tokens delivered to the handler
-
-    def __getattr__(self, name):  # prompt_tokens, completion_tokens, finish_reason, ...
-        return getattr(self._g, name)
-
-    def cancel(self) -> None:
-        self._g.cancel()
-
-    def __aiter__(self):
-        return self._iterate()
-
-    async def _iterate(self):
-        itl = self._t.itl_for(self._model)
-        counts, bounds, bisect_left, t = itl.counts, itl.bounds, bisect.bisect_left, self._t
-        last = 0.0
-        async for item in self._g:
-            tokens = getattr(item, "tokens", None)  # a Delta carries the tokens that made its text
-            k = 1 if tokens is None else len(tokens)
-            if k:
-                now = perf_counter()
-                if last:  # k tokens after a gap: k inter-token gaps of gap/k (the sum stays the elapsed time)
-                    gap = now - last
-                    counts[bisect_left(bounds, gap / k)] += k
-                    itl.sum += gap
-                else:
-                    self._first(now)
-                last = now
-                self.seen += k
-                t.tokens_streamed += k
-            yield item
-
-    def _first(self, now: float) -> None:
-        ttft = now - self._submitted
-        self._t.ttft.labels(self._model).observe(ttft)
-        if self._record is not None and self._record.ttft is None:
-            self._record.ttft = ttft
-
-
-class ObservedEngine:
-    """The engine as handlers see it, with every generation timed and every request's model and
-    tokens recorded. Anything else is the engine's own."""
-
-    def __init__(self, engine, telemetry: Telemetry):
-        self._engine, self._t = engine, telemetry
-
-    def __getattr__(self, name):
-        return getattr(self._engine, name)
-
-    def start(self) -> None:
-        self._engine.start()
-        threading.Thread(target=self._watch_load, args=(time.monotonic(),), name="hearth-load-watch",
-                         daemon=True).start()
-
-    def _state(self) -> str:
-        state = getattr(self._engine, "state", "empty")
-        return getattr(state, "value", state)
-
-    def _model_id(self) -> str:
-        return getattr(getattr(self._engine, "model", None), "id", None) or ""
-
-    def _watch_load(self, began: float) -> None:
-        """Times the load from start() to READY (10 ms resolution); logs the outcome once."""
-        while self._state() == "loading":
-            time.sleep(0.01)
-        seconds = time.monotonic() - began
-        if self._state() == "ready" and (mid := self._model_id()):
-            self._t.load_seconds[mid] = round(seconds, 3)
-            log.info("model %s ready in %.2f s", mid, seconds, extra={"event": "model_ready", "fields": {
-                "model": mid, "load_seconds": round(seconds, 3)}})
-        elif self._state() == "failed":
-            log.error("the model failed to load (after %.2f s); see the log above", seconds,
-                      extra={"event": "model_failed", "fields": {"load_seconds": round(seconds, 3)}})
-
-    async def submit(self, *args, **kwargs):
-        submitted = perf_counter()
-        generation = await self._engine.submit(*args, **kwargs)
-        model = self._model_id()  # this engine's model: several may be loaded
-        rec = current.get()
-        observed = ObservedGeneration(generation, self._t, model, submitted, rec)
-        if rec is not None:
-            rec.model = model
-            rec.generations.append(observed)
-        return observed
-
-    async def embed(self, *args, **kwargs):
-        out = await self._engine.embed(*args, **kwargs)
-        rec = current.get()
-        if rec is not None:
-            rec.model = self._model_id()
-            rec.prompt_tokens += out.prompt_tokens
-        return out

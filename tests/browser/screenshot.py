@@ -14,7 +14,7 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 
 import httpx  # noqa: E402
-from conftest import ROOT, free_port  # noqa: E402  (tests/conftest.py)
+from support import ROOT, free_port  # noqa: E402  (tests/conftest.py)
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

@@ -29,7 +29,7 @@ def test_page_loads_with_status_and_no_console_errors(page, origin):
     page.wait_for_selector("#status-text:has-text('Ready')")
     assert page.text_content("#api-url") == f"{origin}/v1"
     model = httpx.get(f"{origin}/v1/models").json()["data"][0]["id"]
-    assert page.text_content("#status-text") == f"Ready · {model}"
+    assert page.text_content("#status-text") == f"Ready · {model} · CPU"  # where its layers run
     assert page.input_value("#model") == model
     assert page.text_content("#version") == httpx.get(f"{origin}/status").json()["version"]
     row = page.locator(f"#models tr[data-key='{model}']")
@@ -106,7 +106,7 @@ def test_metrics_count_what_the_page_did(page, origin):
 
 def test_page_shows_the_load_then_ready_by_itself(browser):
     """The first seconds after `scripts/serve`: the page is up before the model, and says so."""
-    from conftest import RunningServer
+    from support import RunningServer
 
     running = RunningServer(load_delay=4, wait_ready=False)
     page = browser.new_page()

@@ -1,4 +1,4 @@
-"""Run by tests/test_instructor.py inside its own virtualenv (instructor 1.17 pins jiter<0.15 and rich<15,
+"""Run by tests/system/test_instructor.py inside its own virtualenv (instructor 1.17 pins jiter<0.15 and rich<15,
 which the project's openai 3.54 and schemathesis exclude). Prints one JSON line per check."""
 import json
 import sys

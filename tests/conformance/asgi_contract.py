@@ -61,15 +61,18 @@ def app():
     One per operation: schemathesis's pytest plugin ends an ASGI app's lifespan (so our engine's
     close()) when each test item ends, and a closed engine is not started again."""
     from hearth.app import create_app
-    from hearth.engine import EngineConfig, LoadState, create_engine
-    from hearth.models import default_model_path
+    from hearth.engine import LoadState
+    from hearth.models.defaults import default_model_path
+    from support import empty_models_dir, registry_for
 
-    engine = create_engine(EngineConfig(model_path=str(default_model_path())))
-    application = create_app(engine)
+    registry, made = registry_for(empty_models_dir())
+    application = create_app(registry, startup=registry.startup(default_model_path()))
     schema["/models"]["GET"].Case().call(app=application)  # runs the lifespan, which starts the load
     deadline = time.monotonic() + 180
-    while engine.state != LoadState.READY:
-        assert engine.state != LoadState.FAILED and time.monotonic() < deadline, f"engine {engine.state}"
+    while not made or made[0].state != LoadState.READY:
+        engine = made[0] if made else None
+        assert engine is None or engine.state != LoadState.FAILED, "the model failed to load"
+        assert time.monotonic() < deadline, "the model did not load"
         time.sleep(0.1)
     yield application
 

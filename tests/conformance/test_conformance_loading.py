@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import RunningServer
+from support import RunningServer
 from conformance import mutation
 from conformance.__main__ import main
 from conformance.mutants import MUTANTS
