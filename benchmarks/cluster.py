@@ -3,8 +3,9 @@
     python -m benchmarks.cluster [--replicas 2] [--requests 70] [--clients 4] [--prompts 4] ...
 
 For each router in turn (`--routers`, default prefix then round-robin) it deploys a fresh application of
-`--replicas` Hearth replicas (one llama.cpp thread and one sequence each, so each replica's prefix cache
-holds two prompts: Hearth keeps n_parallel + 1 KV slots), then sends the same `--requests` requests, in
+`--replicas` Hearth replicas (one llama.cpp thread, one sequence and `--slots` 3 KV streams each: a new
+request always takes the lowest idle stream, copying its prefix there from the stream that holds it, so
+a replica's cache holds slots - 1 = two distinct prompts), then sends the same `--requests` requests, in
 the same random order, from `--clients` concurrent clients: each request is one of `--prompts` distinct
 system prompts of ~1,000 tokens and a short question of its own, streamed, `--max-tokens` tokens.
 
@@ -156,7 +157,7 @@ def run_router(router: str, args, prompts: list[str], order: list[int], url: str
     from hearth.cluster.builder import ClusterConfig, build
 
     config = ClusterConfig(replicas=args.replicas, router=router, imbalance=args.imbalance,
-                           replica=ReplicaSettings(ctx_size=args.ctx_size, threads=1, parallel=1))
+                           replica=ReplicaSettings(ctx_size=args.ctx_size, threads=1, parallel=1, slots=args.slots))
     name = f"bench-{router}"
     serve.run(build(config), name=name, route_prefix="/")
     try:
@@ -223,7 +224,8 @@ def markdown(report: dict) -> str:
              f"{report['config']['requests']} requests from {report['config']['clients']} concurrent clients, "
              f"{report['config']['prompts']} distinct system prompts of ~{report['config']['prompt_tokens']} tokens "
              f"in random order (seed {report['config']['seed']}), {report['config']['max_tokens']} tokens each, "
-             "streamed; each replica: one llama.cpp thread, one sequence, two KV slots (its cache holds two prompts).",
+             f"streamed; each replica: one llama.cpp thread, one sequence, {report['config']['slots']} KV streams "
+             f"(its prefix cache holds {report['config']['slots'] - 1} prompts).",
              "", "| figure | " + " | ".join(routers) + " |", "|---|" + "---|" * len(routers)]
     lines += [f"| {name} | " + " | ".join(f(by[r]) for r in routers) + " |" for name, f in rows]
     names = {"hit_prefix": "hit rate with affinity >= 85%", "hit_round_robin": "hit rate round-robin <= 60%",
@@ -247,6 +249,7 @@ def main(argv=None) -> int:
     p.add_argument("--prompt-words", type=int, default=900, help="words per system prompt (~1.1 tokens each)")
     p.add_argument("--max-tokens", type=int, default=16)
     p.add_argument("--ctx-size", type=int, default=2048)
+    p.add_argument("--slots", type=int, default=3, help="KV streams per replica (its cache holds slots - 1 prompts)")
     p.add_argument("--imbalance", type=int, default=4)
     p.add_argument("--routers", default="prefix,round-robin")
     p.add_argument("--seed", type=int, default=21)
@@ -292,7 +295,7 @@ def main(argv=None) -> int:
     report = {"stamp": info,
               "config": {"replicas": args.replicas, "requests": args.requests, "clients": args.clients,
                          "prompts": args.prompts, "prompt_tokens": prompt_tokens, "max_tokens": args.max_tokens,
-                         "ctx_size": args.ctx_size, "imbalance": args.imbalance, "seed": args.seed},
+                         "ctx_size": args.ctx_size, "slots": args.slots, "imbalance": args.imbalance, "seed": args.seed},
               "summary": {r: x["summary"] for r, x in by.items()},
               "verdict": verdict({r: x["summary"] for r, x in by.items()}),
               "requests": {r: x["requests"] for r, x in by.items()}}

@@ -17,6 +17,12 @@ import time
 APP_NAME = "hearth"
 
 
+def _gpu_layers(value: str):
+    from hearth.models import fit
+
+    return fit.gpu_layers_value(value)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scripts/cluster", description=__doc__.splitlines()[0])
     p.add_argument("--replicas", type=int, default=2, help="Hearth replicas (default: 2)")
@@ -35,6 +41,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="llama.cpp threads per replica (default: 1)")
     p.add_argument("--parallel", type=int, default=1, help="sequences decoded together per replica; Ray Serve "
                    "sends each replica at most this many requests at once (default: 1)")
+    p.add_argument("--slots", type=int, help="KV streams per replica: its prefix cache holds slots - 1 distinct "
+                   "prompts (default: Hearth's, from --parallel and memory)")
+    p.add_argument("--gpus-per-replica", type=float, default=0, help="Ray GPUs each replica reserves; its layers "
+                   "go to the GPU as --gpu-layers says (default: 0, CPU)")
+    p.add_argument("--gpu-layers", type=_gpu_layers, default="auto", metavar="N|auto|max|off", help="as hearth serve's --gpu-layers (default: auto)")
     p.add_argument("--ctx-size", type=int, default=4096, help="context ceiling of one sequence, in tokens")
     p.add_argument("--model", help="a .gguf path present on every node (default: SmolLM2-135M-Instruct, "
                    "fetched by each node once)")
@@ -56,11 +67,12 @@ def config_from(args):
 
     replica = ReplicaSettings(
         model=args.model, model_id=args.model_id, models_dir=args.models_dir, ctx_size=args.ctx_size,
-        threads=args.threads, parallel=args.parallel, ttl=args.ttl, strict_models=args.strict_models,
+        threads=args.threads, parallel=args.parallel, slots=args.slots, gpu_layers=args.gpu_layers, ttl=args.ttl, strict_models=args.strict_models,
         api_keys=auth.configured_keys(args.api_key), max_prompt_tokens=args.max_prompt_tokens,
         request_timeout=args.request_timeout, verbose=args.verbose)
     return ClusterConfig(replicas=args.replicas, router=args.router, imbalance=args.imbalance,
-                         min_match_chars=args.min_match_chars, max_queued=args.max_queued, replica=replica)
+                         min_match_chars=args.min_match_chars, max_queued=args.max_queued,
+                         replica_gpus=args.gpus_per_replica, replica=replica)
 
 
 def port_free(host: str, port: int) -> bool:

@@ -20,6 +20,8 @@ class ReplicaSettings:
     ctx_size: int = 4096
     threads: int = 1
     parallel: int = 1
+    slots: int | None = None  # KV streams: a replica's prefix cache holds slots - 1 distinct prompts
+    gpu_layers: str | int = "auto"  # hearth/models/fit.py (with a GPU per replica: ClusterConfig.replica_gpus)
     max_queue: int = 64
     ttl: float = 3600.0
     max_loaded: int | None = None
@@ -36,17 +38,18 @@ class ReplicaSettings:
 def build_app(s: ReplicaSettings):
     """Hearth's ASGI app, its model registry and the instance ids it loads at start, as `hearth serve`
     makes them (no socket, no drain: Ray Serve owns the port and the replica's shutdown)."""
-    from hearth import limits, models, startup
+    from hearth import limits, startup
     from hearth.app import create_app
-    from hearth.engine.catalog import Catalog
-    from hearth.engine.registry import LoadDefaults, Registry
+    from hearth.models import defaults
+    from hearth.models.catalog import Catalog
+    from hearth.models.registry import LoadDefaults, Registry
 
     models_dir = Path(s.models_dir) if s.models_dir else None
     model_path = startup.resolve_model(Path(s.model) if s.model else None, models_dir)
     registry = Registry(
-        Catalog(models_dir or models.models_dir()),
-        defaults=LoadDefaults(n_ctx=s.ctx_size, n_threads=s.threads, n_parallel=s.parallel, max_queue=s.max_queue,
-                              verbose=s.verbose),
+        Catalog(models_dir or defaults.models_dir()),
+        defaults=LoadDefaults(n_ctx=s.ctx_size, n_threads=s.threads, n_parallel=s.parallel, n_slots=s.slots,
+                              max_queue=s.max_queue, verbose=s.verbose, gpu_layers=s.gpu_layers),
         jit_ttl=s.ttl or None, max_loaded=s.max_loaded, strict=s.strict_models,
     )
     at_start = registry.startup(model_path, s.model_id)
@@ -63,9 +66,9 @@ def state_of(registry, name: str) -> str:
 
 
 def load_error(registry) -> str | None:
-    return registry.as_engine().load_error
+    return registry.snapshot().load_error
 
 
 def engine_stats(registry) -> dict:
     """Every loaded model's engine counters, summed (what /metrics reads)."""
-    return registry.as_engine().stats()
+    return registry.snapshot().stats

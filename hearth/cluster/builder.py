@@ -23,6 +23,7 @@ class ClusterConfig:
     max_queued: int = 64  # requests the ingress holds for the replicas beyond their slots; more get 503
     stats_period_s: float = 0.5  # how often each replica reports its engine counters to the router
     replica_cpus: float | None = None  # Ray CPUs a replica reserves (default: its llama.cpp threads)
+    replica_gpus: float = 0  # Ray GPUs a replica reserves (with ReplicaSettings.gpu_layers to offload to it)
     max_body_bytes: int = 8 * 1024 * 1024
     replica: ReplicaSettings = field(default_factory=ReplicaSettings)
 
@@ -39,7 +40,7 @@ def build(config: ClusterConfig):
         max_ongoing_requests=max(1, config.replica.parallel),  # one per slot: the rest wait in the router
         max_queued_requests=config.max_queued,  # then BackPressureError: the ingress's 503 server_overloaded
         ray_actor_options={"num_cpus": config.replica_cpus if config.replica_cpus is not None
-                           else config.replica.threads},
+                           else config.replica.threads, "num_gpus": config.replica_gpus},
         request_router_config=RequestRouterConfig(
             request_router_class=ROUTERS[config.router], request_router_kwargs=kwargs,
             request_routing_stats_period_s=config.stats_period_s, request_routing_stats_timeout_s=5.0,

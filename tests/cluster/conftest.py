@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 class RunningCluster:
     def __init__(self, *args: str, timeout: float = 240):
-        from tests.conftest import free_port
+        from support import free_port
 
         self.port = free_port()
         self.root = f"http://127.0.0.1:{self.port}"
