@@ -10,6 +10,8 @@ with a blocking `ray.get` on every decision, and does not know how many prompts 
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import List, Optional
 
 from ray.serve.request_router import PendingRequest, ReplicaID, RequestRouter, RunningReplica
@@ -52,14 +54,34 @@ class PrefixAffinityRouter(HearthRouter):
     def initialize_state(self, min_match_chars: int = 1024, imbalance: int = 4, **kwargs):
         super().initialize_state()
         self.policy = PrefixPolicy(min_match_chars=min_match_chars, imbalance=imbalance)
+        self._changed: asyncio.Event | None = None  # set when a replica may have a free slot
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            with contextlib.suppress(RuntimeError):
+                self._event_loop.call_soon_threadsafe(self._changed.set)
+
+    async def _until_free(self, replica: RunningReplica, timeout: float = 1.0) -> None:
+        """A request held for a busy replica waits here for a completion rather than in Ray Serve's retry
+        loop, which probes the replica's queue length every few milliseconds (and logs each 50 tries)."""
+        model = self.policy.replicas.get(replica.replica_id.unique_id)
+        if model is None or model.in_flight < replica.max_ongoing_requests:
+            return
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        self._changed.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
 
     def update_replicas(self, replicas: List[RunningReplica]):
         super().update_replicas(replicas)
         self.policy.update(r.replica_id.unique_id for r in replicas)
+        self._notify()
 
     def on_replica_actor_died(self, replica_id: ReplicaID):
         super().on_replica_actor_died(replica_id)
         self.policy.remove(replica_id.unique_id)
+        self._notify()
 
     def _drop_stale_pins(self) -> None:
         waiting = {pr.metadata.internal_request_id for pr in getattr(self, "_pending_requests_to_fulfill", ())
@@ -77,6 +99,8 @@ class PrefixAffinityRouter(HearthRouter):
             if slots:
                 self.policy.set_capacity(rid, int(slots))
         ranks = self.policy.choose(_prefix(pending_request), list(by_id), _key(pending_request))
+        if len(ranks) == 1 and len(ranks[0]) == 1 and len(by_id) > 1:  # held for the replica with its prefix
+            await self._until_free(by_id[ranks[0][0]])
         return [[by_id[i] for i in rank] for rank in ranks]
 
     def on_request_routed(self, pending_request: PendingRequest, replica_id: ReplicaID, result) -> None:
@@ -84,6 +108,7 @@ class PrefixAffinityRouter(HearthRouter):
 
     def on_request_completed(self, replica_id: ReplicaID, internal_request_id: str) -> None:
         self.policy.completed(replica_id.unique_id)
+        self._notify()
 
 
 class RoundRobinRouter(HearthRouter):
