@@ -1,8 +1,9 @@
 """The prefix-affinity policy, apart from Ray: which replica a request goes to.
 
 The router keeps a model of each replica's prefix cache: the prompts it sent there lately, least
-recently used first out, as many as the replica has KV slots (a Hearth slot keeps one sequence's cells;
-the replica reports its slot count). A prompt that extends a remembered one (a later turn, the same
+recently used first out, as many as the replica's cache holds: one fewer than its KV slots (a Hearth
+slot keeps one sequence's cells, and a new request always takes the lowest idle slot, copying its
+prefix there from the slot that holds it; the replica reports its slot count). A prompt that extends a remembered one (a later turn, the same
 system prompt with another question) takes its entry over, as Hearth's cache takes a slot over in place.
 
 A request goes to the replica remembering the longest prefix of its prompt, and waits for it while
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 from hearth.cluster.prefix import BLOCK, Prefix
 
-DEFAULT_CAPACITY = 2  # until the replica reports its slots
+DEFAULT_CAPACITY = 1  # prompts, until the replica reports its slots (Hearth's default with one sequence: 2 slots)
 ROUTERS: dict = {}  # app name -> its Ray router (router.py), in the ingress's process: GET /cluster/stats reads it
 
 

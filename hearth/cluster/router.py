@@ -96,8 +96,8 @@ class PrefixAffinityRouter(HearthRouter):
         by_id = {r.replica_id.unique_id: r for r in candidate_replicas}
         for rid, r in by_id.items():
             slots = (r.routing_stats or {}).get("slots")
-            if slots:
-                self.policy.set_capacity(rid, int(slots))
+            if slots:  # a new request takes the lowest idle stream and copies its prefix there: one is spare
+                self.policy.set_capacity(rid, max(1, int(slots) - 1))
         ranks = self.policy.choose(_prefix(pending_request), list(by_id), _key(pending_request))
         if len(ranks) == 1 and len(ranks[0]) == 1 and len(by_id) > 1:  # held for the replica with its prefix
             await self._until_free(by_id[ranks[0][0]])

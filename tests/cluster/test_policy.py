@@ -48,6 +48,8 @@ def test_the_same_prefix_follows_its_replica_and_waits_for_it():
 def test_new_prefixes_spread_over_replicas():
     p = PrefixPolicy(rng=random.Random(0))
     p.update(["a", "b"])
+    for rid in ("a", "b"):
+        p.set_capacity(rid, 2)  # what 3 KV slots hold (router.py: slots - 1)
     homes = []
     for seed in range(4):
         ranks = p.choose(chat(text(seed)), ["a", "b"], key=seed)
