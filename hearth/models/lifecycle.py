@@ -133,6 +133,7 @@ class Lifecycle:
         self._durations: dict[str, float] = {}  # key -> seconds its last load took
         self._tasks: set[asyncio.Task] = set()
         self._ticker: asyncio.Task | None = None
+        self.ticks = 0  # idle/TTL checks done (tests wait on it instead of sleeping)
 
     async def start(self, startup: list[tuple[CatalogEntry, str | None]] = ()) -> None:
         """Begin loading the startup models (in the background, one after the other) and watching TTLs."""
@@ -280,6 +281,7 @@ class Lifecycle:
         """Idle TTLs: an instance idle (nothing running or queued) for its TTL is unloaded."""
         while True:
             await asyncio.sleep(TICK)
+            self.ticks += 1
             now = time.monotonic()
             for inst in list(self.instances.values()):
                 if inst.state is not State.READY:
