@@ -239,6 +239,7 @@ class EngineConfig:
     n_ctx: int = 4096  # context ceiling of one sequence
     n_threads: int | None = None  # default: all cores
     n_parallel: int | None = None  # sequences decoded together; default chosen from cores and context
+    n_slots: int | None = None  # KV streams, running and cached (at least n_parallel + 1); default from memory
     max_queue: int = 64  # requests waiting beyond the running ones; more get Overloaded
     verbose: bool = False  # llama.cpp's own logs
     n_gpu_layers: int = 0  # layers offloaded to a GPU (llama.cpp's n_gpu_layers; hearth/models/fit.py decides)

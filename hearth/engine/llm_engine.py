@@ -49,7 +49,7 @@ def plan_slots(config: EngineConfig, kv_bytes_per_token: int) -> tuple[int, int]
     per_stream = config.n_ctx * kv_bytes_per_token
     fit = max(2, KV_BUDGET // max(1, per_stream))
     n_parallel = config.n_parallel or max(1, min(4 * cores, 16, fit - 1))
-    n_slots = max(n_parallel + 1, min(2 * n_parallel, fit))
+    n_slots = max(n_parallel + 1, config.n_slots or min(2 * n_parallel, fit))
     return n_parallel, n_slots
 
 

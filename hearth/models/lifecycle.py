@@ -60,6 +60,7 @@ class LoadDefaults:
     n_ctx: int = 4096
     n_threads: int | None = None
     n_parallel: int | None = None
+    n_slots: int | None = None  # KV streams (EngineConfig.n_slots); None: the engine's default
     max_queue: int = 64
     verbose: bool = False
     gpu_layers: str | int = "auto"  # hearth/models/fit.py: auto | max | off | a count of layers
@@ -166,7 +167,7 @@ class Lifecycle:
         evict = self._make_room()
         iid = instance_id or self._new_id(entry.key)
         config = EngineConfig(model_path=str(entry.path), model_id=iid, n_ctx=n_ctx, n_threads=d.n_threads,
-                              n_parallel=d.n_parallel, max_queue=d.max_queue, verbose=d.verbose,
+                              n_parallel=d.n_parallel, n_slots=d.n_slots, max_queue=d.max_queue, verbose=d.verbose,
                               n_gpu_layers=placement.gpu_layers)
         inst = Instance(id=iid, entry=entry, engine=self.factory(entry.type, config), context_length=n_ctx, ttl=ttl,
                         expected_load_seconds=self._expected_load_seconds(entry), placement=placement)
