@@ -9,7 +9,8 @@ response must:
   requests must be rejected with a 4xx;
 - as an SSE stream: every event is a chunk of the declared schema or an error event, ending in [DONE].
 The report (counts per route and mode, statuses, each kind of failure with a curl to reproduce it)
-goes to conformance/reports/fuzz.md, and a summary to stdout; exit 1 on any failure.
+goes to docs/reports/fuzz.json and fuzz.md (--out), stamped with the commit, date, machine and command
+(benchmarks/stamp.py; a run under 10,000 cases is marked short), and to stdout; exit 1 on any failure.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+from benchmarks import stamp  # noqa: E402
 
 KEY = "sk-fuzz"
 MAX_TOKENS = 8  # positive cases: generations stay short
@@ -195,26 +197,45 @@ def start_server(env_extra: dict) -> tuple[subprocess.Popen, str, Path]:
     sys.exit("fuzz: the server did not become ready")
 
 
-def report(results: list[dict], args, elapsed: float, rounds: int, server_log: Path, exit_status: int | None) -> str:
+def report(results: list[dict], args, elapsed: float, rounds: int, server_log: Path, exit_status: int | None,
+           info: dict) -> dict:
+    """The machine-readable result: every (operation, mode) with its cases, statuses and failures."""
     total = sum(r["calls"] for r in results)
-    failures = [(r, kind, f) for r in results for kind, f in r["failures"].items()]
-    bound = f"; stopped by --max-time {args.max_time:.0f} s short of {args.cases:,}" if total < args.cases else ""
-    lines = [f"# Fuzzing: {total:,} cases, {len(failures)} kind(s) of failure", "",
-             f"`scripts/fuzz --cases {args.cases} --jobs {args.jobs} --max-time {args.max_time:.0f}` on "
-             f"{time.strftime('%Y-%m-%d %H:%M')}, {elapsed / 60:.1f} min (a shared 2-core machine), {rounds} round(s)"
-             f"{bound}. Server: `hearth serve {' '.join(SERVER_FLAGS)}` with an API key, over SmolLM2-135M-Instruct "
-             f"Q4_1; positive cases capped at max_tokens {MAX_TOKENS}. Every operation of every `openapi/*.yaml`, "
-             "valid (positive) and invalid (negative) requests; an operation without parameters has one distinct "
-             "case, and one whose only parameter is a free string has no invalid one.",
-             "", "| operation | mode | cases | statuses | failures |", "|---|---|---|---|---|"]
+    if info["short_run"] is None and total < args.cases:
+        info["short_run"] = f"stopped by --max-time {args.max_time:.0f} s after {total:,} of {args.cases:,} cases"
+    by_route: dict[str, int] = {}
     for r in results:
+        by_route[r["op"]] = by_route.get(r["op"], 0) + r["calls"]
+    return {"stamp": info,
+            "config": {"cases": args.cases, "jobs": args.jobs, "max_time": args.max_time, "seed": args.seed,
+                       "server_flags": SERVER_FLAGS, "max_tokens": MAX_TOKENS},
+            "result": {"cases": total, "failure_kinds": sum(len(r["failures"]) for r in results),
+                       "minutes": round(elapsed / 60, 1), "rounds": rounds, "server_exit": exit_status,
+                       "server_tracebacks": server_log.read_text().count("Traceback")},
+            "cases_by_route": by_route,
+            "operations": [{k: r[k] for k in ("op", "mode", "calls", "statuses", "failures")} for r in results]}
+
+
+def markdown(data: dict) -> str:
+    res, cfg = data["result"], data["config"]
+    total = res["cases"] or 1
+    lines = [f"# Fuzzing: {res['cases']:,} cases, {res['failure_kinds']} kind(s) of failure", "",
+             *stamp.header(data["stamp"]), "",
+             f"{res['minutes']:.1f} min, {res['rounds']} round(s). Server: `hearth serve {' '.join(cfg['server_flags'])}` "
+             f"with an API key, over the default model; positive cases capped at max_tokens {cfg['max_tokens']}. "
+             "Every operation of every `openapi/*.yaml`, valid (positive) and invalid (negative) requests; an "
+             "operation without parameters has one distinct case, and one whose only parameter is a free string has "
+             "no invalid one.", "", "## Cases per route", "", "| route | cases | share |", "|---|---|---|"]
+    for op, n in sorted(data["cases_by_route"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"| `{op}` | {n:,} | {100 * n / total:.0f}% |")
+    lines += ["", "## Per operation and mode", "", "| operation | mode | cases | statuses | failures |", "|---|---|---|---|---|"]
+    for r in data["operations"]:
         statuses = ", ".join(f"{s}: {n}" for s, n in sorted(r["statuses"].items(), key=lambda kv: int(kv[0])))
         lines.append(f"| `{r['op']}` | {r['mode']} | {r['calls']:,} | {statuses} | {len(r['failures'])} |")
-    lines.append("")
-    lines.append(f"Server: exited with {exit_status} after SIGTERM; tracebacks in its log: "
-                 f"{server_log.read_text().count('Traceback')}.")
-    for r, kind, f in failures:
-        lines += ["", f"## {r['op']} ({r['mode']}): {kind}", "", f["reason"], "", "```", f["curl"], "```"]
+    lines += ["", f"Server: exited with {res['server_exit']} after SIGTERM; tracebacks in its log: {res['server_tracebacks']}."]
+    for r in data["operations"]:
+        for kind, f in r["failures"].items():
+            lines += ["", f"## {r['op']} ({r['mode']}): {kind}", "", f["reason"], "", "```", f["curl"], "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -234,9 +255,11 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="operations fuzzed at once")
     parser.add_argument("--max-time", type=float, default=5400,
                         help="seconds for the whole run: generation stops then, and the report says how many cases ran")
-    parser.add_argument("--report", default=str(ROOT / "conformance" / "reports" / "fuzz.md"))
+    parser.add_argument("--out", default="fuzz", help="report: OUT.json and OUT.md (a bare name: under docs/reports/)")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
+    default_cases = parser.get_default("cases")
+    info = stamp.stamp(short=f"--cases {args.cases} (default {default_cases:,})" if args.cases < default_cases else None)
     ops = operations()
     # routes without parameters have a handful of distinct cases: give the cases to those with bodies
     weights = [8 if "post" == m.lower() or "{" in p else 1 for _, m, p in ops]
@@ -274,9 +297,11 @@ def main() -> int:
         proc.terminate()
         exit_status = proc.wait(60)
     ordered = sorted(results.values(), key=lambda r: (r["op"], r["mode"]))
-    text = report(ordered, args, time.monotonic() - started, rounds, log, exit_status)
-    Path(args.report).write_text(text)
+    data = report(ordered, args, time.monotonic() - started, rounds, log, exit_status, stamp.finish(info))
+    text = markdown(data)
+    paths = stamp.write(args.out, data, text)
     print(text)
+    print("wrote " + ", ".join(str(p) for p in paths))
     return 1 if any(r["failures"] for r in ordered) else 0
 
 
