@@ -171,7 +171,7 @@ def run_job(job: tuple) -> dict:
 
 
 def start_server(env_extra: dict) -> tuple[subprocess.Popen, str, Path]:
-    from conftest import free_port
+    from support import free_port
 
     port = free_port()
     log = ROOT / ".pytest_cache" / f"fuzz-server-{port}.log"
