@@ -405,8 +405,9 @@ def write_results(results: dict[str, dict], metas: dict[str, dict], out: Path, r
                    "versus": versus, "samples": str(out)}
         page = ["# Benchmark: " + " against ".join(results), "", *stamp.header(info), "",
                 f"Every sample is in `{out}/` (not tracked); this page holds the medians and ratios.", ""]
-        page += [report.table(res) + "\n" for res in results.values()]
+        page += ["```", *[report.table(res) + "\n" for res in results.values()]]
         page += [report.versus_table(versus)] if versus else []
+        page += ["```"]
         written += stamp.write(report_name, summary, "\n".join(page))
     seconds = next(iter(metas.values())).get("seconds")
     print(f"bench: {seconds} s; wrote {', '.join(map(str, written))}")
