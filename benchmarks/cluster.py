@@ -28,18 +28,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import os
 import random
+import shlex
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
+
+from benchmarks import stamp
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"hit_prefix": 0.85, "hit_round_robin": 0.60, "ttft_ratio": 0.5, "max_share": 0.70}
@@ -171,21 +172,6 @@ def run_router(router: str, args, prompts: list[str], order: list[int], url: str
         serve.delete(name)
 
 
-def stamp(argv: list[str]) -> dict:
-    def git(*a):
-        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-    try:
-        autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip()
-    except OSError:
-        autogroup = None
-    return {"commit": git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain", "-uno") else ""),
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "cores": os.cpu_count(), "loadavg_before": list(os.getloadavg()),
-            "sched_autogroup_enabled": autogroup,
-            "command": "python -m benchmarks.cluster " + " ".join(argv)}
-
-
 def verdict(by: dict) -> dict:
     p, rr = by.get("prefix"), by.get("round-robin")
     out = {}
@@ -216,11 +202,7 @@ def markdown(report: dict) -> str:
             ("wall time", lambda r: sec(r["wall_s"])),
             ("machine CPU busy (all processes)", lambda r: pct(r["machine_busy_share"]))]
     lines = [f"# Prefix-aware routing against round-robin on {report['config']['replicas']} Hearth replicas (Ray Serve)",
-             "", f"`{s['command']}`", "",
-             f"Commit `{s['commit']}`, {s['date']}; {s['cores']} cores, load average "
-             f"{' / '.join(f'{x:.2f}' for x in s['loadavg_before'])} before and "
-             f"{' / '.join(f'{x:.2f}' for x in s['loadavg_after'])} after (1/5/15 min), "
-             f"sched_autogroup_enabled={s['sched_autogroup_enabled']}.", "",
+             "", *stamp.header(s), "",
              f"{report['config']['requests']} requests from {report['config']['clients']} concurrent clients, "
              f"{report['config']['prompts']} distinct system prompts of ~{report['config']['prompt_tokens']} tokens "
              f"in random order (seed {report['config']['seed']}), {report['config']['max_tokens']} tokens each, "
@@ -268,7 +250,7 @@ def main(argv=None) -> int:
             s.bind(("127.0.0.1", 0))
             args.port = s.getsockname()[1]
     url = f"http://127.0.0.1:{args.port}"
-    info = stamp(argv)
+    info = stamp.stamp("python -m benchmarks.cluster " + shlex.join(argv))
     prompts = [system_prompt(i, args.prompt_words) for i in range(args.prompts)]
     order = workload(args.requests, args.prompts, args.seed)
     ray.init(address="local", num_cpus=args.replicas, include_dashboard=False, object_store_memory=200 * 1024 ** 2,
@@ -284,7 +266,7 @@ def main(argv=None) -> int:
     finally:
         serve.shutdown()
         ray.shutdown()
-    info["loadavg_after"] = list(os.getloadavg())
+    stamp.finish(info)
     prompt_tokens = None
     try:  # the prompt's length in the model's tokens, from the last run's engine counters
         s = by[args.routers.split(",")[0]]["summary"]["per_replica"]
@@ -299,10 +281,7 @@ def main(argv=None) -> int:
               "summary": {r: x["summary"] for r, x in by.items()},
               "verdict": verdict({r: x["summary"] for r, x in by.items()}),
               "requests": {r: x["requests"] for r, x in by.items()}}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    out.with_suffix(".md").write_text(markdown(report))
+    stamp.write(args.out, report, markdown(report))
     print(markdown(report))
     return 0
 
