@@ -49,6 +49,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -56,7 +57,7 @@ from pathlib import Path
 
 import httpx
 
-from . import llama_server, report
+from . import llama_server, report, stamp
 from .client import Target, list_models, make_client, stream
 from .machine import CpuMeter, Gate, pid_listening
 from .scenarios import (PromptFactory, burst, concurrency, list_prompt, median, resummarize, shared_prefix,
@@ -74,6 +75,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model", help="GGUF for the in-process references and our server (default: the default model)")
     p.add_argument("--served-model", help="the `model` sent in requests (default: the first id of /v1/models)")
     p.add_argument("--out", default="bench-results", help="output directory (default: bench-results/)")
+    p.add_argument("--report", default="bench", help="the stamped summary: REPORT.json and REPORT.md (a bare name: "
+                                                     "under docs/reports/; every sample stays in --out)")
     p.add_argument("--quick", action="store_true", help="one repeat of each measurement (~2 minutes)")
     p.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}")
     p.add_argument("--repeats", type=int, help="repeats of every measurement (default: 3-5, --quick: 1-2)")
@@ -263,6 +266,9 @@ def _llama_server(a: argparse.Namespace) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     a = _args(argv)
     out = Path(a.out)
+    short = [x for x, on in (("--quick", a.quick), (f"--repeats {a.repeats}", a.repeats and a.repeats < 3),
+                             (f"--scenarios {','.join(a.scenarios)}", set(a.scenarios) < set(DEFAULT_SCENARIOS))) if on]
+    info = stamp.stamp("scripts/bench " + shlex.join(sys.argv[1:] if argv is None else argv), short=", ".join(short) or None)
     if a.compare:
         runs = [report.load(p) for p in a.compare]
         for r in runs:
@@ -353,12 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     finished = {"load_after": _load(), "seconds": round(time.monotonic() - t0, 1)}
     metas = {name: meta | {"label": name, "model_id": Path(model).name} | server_meta.get(name, {}) | finished
              for name in results}
-    write_results(results, metas, out, reference, machine_ref)
+    write_results(results, metas, out, reference, machine_ref, info, a.report)
     return 0
 
 
 def write_results(results: dict[str, dict], metas: dict[str, dict], out: Path, reference: dict | None = None,
-                  machine_ref: dict | None = None) -> list[Path]:
+                  machine_ref: dict | None = None, info: dict | None = None, report_name: str = "bench") -> list[Path]:
     """Per server: medians, ratios and targets into its results; then the tables, the JSON files
     (one per server, versus.json for the first against the second) and the plot."""
     written = []
@@ -394,6 +400,15 @@ def write_results(results: dict[str, dict], metas: dict[str, dict], out: Path, r
         png = out / (f"{labels[0]}-vs-{labels[1]}.png" if versus else f"{labels[0]}.png")
         report.plot(list(results.values()), png)
         written.append(png)
+    if info is not None:  # the stamped summary, committed under docs/reports/ (bench-results/ is not tracked)
+        summary = {"stamp": stamp.finish(info), "servers": {name: _summary(res) for name, res in results.items()},
+                   "versus": versus, "samples": str(out)}
+        page = ["# Benchmark: " + " against ".join(results), "", *stamp.header(info), "",
+                f"Every sample is in `{out}/` (not tracked); this page holds the medians and ratios.", ""]
+        page += ["```", *[report.table(res) + "\n" for res in results.values()]]
+        page += [report.versus_table(versus)] if versus else []
+        page += ["```"]
+        written += stamp.write(report_name, summary, "\n".join(page))
     seconds = next(iter(metas.values())).get("seconds")
     print(f"bench: {seconds} s; wrote {', '.join(map(str, written))}")
     return written

@@ -362,6 +362,27 @@ def _call_left_in_text(ex: Exchange, code: int, headers: dict, body: Json):
     return code, headers, body
 
 
+def _penalties_backwards(body: dict) -> None:
+    for name in ("presence_penalty", "frequency_penalty"):
+        if isinstance(body.get(name), (int, float)):
+            body[name] = -body[name]
+
+
+def _bans_ignored(body: dict) -> None:
+    if isinstance(body.get("logit_bias"), dict):
+        body["logit_bias"] = {k: v for k, v in body["logit_bias"].items() if not (isinstance(v, (int, float)) and v < 0)}
+
+
+def _tool_contents_fixed(body: dict) -> None:
+    """Tool turns reach the prompt by role only: results and arguments lose what they say."""
+    for m in body.get("messages", []):
+        if isinstance(m, dict) and m.get("role") == "tool":
+            m["content"] = "{}"
+        for call in (m.get("tool_calls") or []) if isinstance(m, dict) else []:
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                call["function"]["arguments"] = "{}"
+
+
 def _drop_tool_turns(body: dict) -> None:
     body["messages"] = [m for m in body.get("messages", []) if not (isinstance(m, dict) and (m.get("role") == "tool" or m.get("tool_calls")))]
 
@@ -566,6 +587,8 @@ MUTANTS: list[Mutant] = [
     Mutant("ignore_stop", "stop ignored", ("chat.stop",), on_request=drop(CHAT, "stop")),
     Mutant("ignore_presence_penalty", "presence_penalty ignored", ("chat.penalties",), on_request=drop(CHAT, "presence_penalty")),
     Mutant("ignore_frequency_penalty", "frequency_penalty ignored", ("chat.penalties",), on_request=drop(CHAT, "frequency_penalty")),
+    Mutant("penalties_backwards", "presence and frequency penalties applied with the opposite sign", ("chat.penalties",),
+           on_request=edit_request(CHAT, _penalties_backwards)),
     Mutant("ignore_n", "n ignored (one choice)", ("chat.n",), on_request=drop(CHAT, "n")),
     Mutant("n_identical", "n choices all copies of the first", ("chat.n",),
            on_response=edit_body(CHAT, lambda b: b.update(choices=[{**_choices(b)[0], "index": i} for i in range(len(_choices(b)))]) if _choices(b) else None)),
@@ -646,6 +669,8 @@ MUTANTS: list[Mutant] = [
     Mutant("logprobs_unasked", "logprobs filled in when not asked for", ("logprobs.chat.off",), on_response=_logprobs_unasked),
     Mutant("ignore_completion_logprobs", "completions logprobs ignored", ("logprobs.completions", "logit_bias.force_and_ban"),
            on_request=drop(COMPLETIONS, "logprobs")),
+    Mutant("logit_bias_bans_ignored", "logit_bias -100 ignored (only positive biases applied)", ("logit_bias.force_and_ban",),
+           on_request=edit_request(COMPLETIONS, _bans_ignored)),
     Mutant("ignore_logit_bias", "logit_bias ignored", ("logit_bias.force_and_ban", "logit_bias.out_of_vocabulary"),
            on_request=both(drop(CHAT, "logit_bias"), drop(COMPLETIONS, "logit_bias"))),
     # tools (parity's cases). CI runs each case under the first mutant listing it: cheap catchers come first
@@ -673,6 +698,10 @@ MUTANTS: list[Mutant] = [
            on_response=_call_left_in_text),
     Mutant("tool_history_dropped", "assistant tool_calls and tool results never reach the prompt", ("tools.history",),
            on_request=edit_request(CHAT, _drop_tool_turns)),
+    Mutant("tool_history_contents_dropped", "tool turns reach the prompt by role only, not what they say",
+           ("tools.history",), on_request=edit_request(CHAT, _tool_contents_fixed)),
+    Mutant("tools_ignored", "tools and tool_choice ignored (llama-server with a template without tool support)",
+           ("tools.none", "tools.auto", "tools.required"), on_request=drop(CHAT, "tools", "tool_choice")),
     Mutant("stream_tool_call_repeats_name", "every streamed delta of a call repeats its id and name", ("tools.stream",),
            on_event=_repeat_id_and_name),
     Mutant("stream_tool_call_arguments_first", "a call's first streamed delta already carries arguments", ("tools.stream",),

@@ -11,7 +11,11 @@ each mutant against every case (fuzz cases excluded unless --fuzz), to learn the
 matrix records each case's traffic through the unmutated proxy and replays every mutant's hooks on it
 offline: a mutant that changes nothing of a case's requests, responses or stream events cannot change
 its verdict, so that pair counts as passed ("untouched") without a run. Only touched pairs run.
-`--write` records the score in conformance/reports/mutation.{json,md}; report cards print it.
+`--write` records the matrix in conformance/reports/mutation.{json,md}, stamped (benchmarks/stamp.py), with
+each catching case's failure reason per (mutant, case); report cards print the score computed from its
+rows. `--mark-missing` adds a row marked "not yet run" for every mutant and case the committed matrix
+lacks (no server needed): the file then names every mutant and case, and the score counts those as not
+caught. tests/conformance/test_matrix.py fails when a mutant or case is in neither.
 """
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ class Row:
     ran: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # the cases that caught it
     untouched: list[str] = field(default_factory=list)  # matrix: cases whose traffic the mutant leaves as it was
+    reasons: dict[str, str] = field(default_factory=dict)  # case -> why it failed against this mutant
 
     @property
     def missed(self) -> list[str]:
@@ -115,10 +120,73 @@ def mutate(proxy: Proxy, mutants: list[Mutant], tapes: dict[str, list[Recorded]]
         names = [n for n, tape in tapes.items() if touches(mutant, tape)] if tapes is not None else list(mutant.catches)
         results = run_cases(proxy.url(mutant.name), names, model=model) if names else []
         row = Row(mutant, [r.name for r in results], [r.name for r in results if r.status == "fail"],
-                  [n for n in (tapes or {}) if n not in names])
+                  [n for n in (tapes or {}) if n not in names],
+                  {r.name: r.reason for r in results if r.status == "fail"})
         emit(row)
         rows.append(row)
     return rows
+
+
+OUTSIDE = {"fuzz.": "slow: in the matrix only with --fuzz; CI runs each under its listed mutant (test_mutants.py)",
+           "loading.": "needs a server still loading: CI runs each under its listed mutant (test_conformance_loading.py)"}
+
+
+def outside_matrix(case: str) -> str | None:
+    """Why a case is not in a matrix run by design, or None."""
+    return next((why for prefix, why in OUTSIDE.items() if case.startswith(prefix)), None)
+
+
+def completeness(data: dict) -> dict[str, list[str]]:
+    """What the matrix file lacks: mutants and cases absent from it, and those present only as "not yet run"."""
+    import conformance.cases  # noqa: F401
+
+    rows = data.get("rows", [])
+    in_rows = {r["mutant"] for r in rows}
+    run_rows = {r["mutant"] for r in rows if r.get("run", True)}
+    cases_run = {c for r in rows if r.get("run", True) for c in r.get("ran", []) + r.get("untouched", [])}
+    not_run_cases = set(data.get("cases_not_yet_run", []))
+    names = [c.name for c in runner.REGISTRY]
+    ready = [m for m in MUTANTS if m.needs == "ready"]  # a "loading" mutant needs a loading server: CI's, not the matrix's
+    return {"missing_mutants": [m.name for m in ready if m.name not in in_rows],
+            "not_run_mutants": [m.name for m in ready if m.name in in_rows and m.name not in run_rows],
+            "unknown_mutants": sorted(in_rows - {m.name for m in MUTANTS}),
+            "missing_cases": [n for n in names if n not in cases_run and n not in not_run_cases and not outside_matrix(n)],
+            "not_run_cases": [n for n in names if n in not_run_cases],
+            "unknown_cases": sorted((cases_run | not_run_cases) - set(names))}
+
+
+def score(data: dict) -> dict:
+    """The score from the rows themselves: caught of every mutant in mutants.py (never a stored figure)."""
+    gaps = completeness(data)
+    current = {m.name for m in MUTANTS if m.needs == "ready"}
+    caught = sum(1 for r in data.get("rows", []) if r["mutant"] in current and r.get("run", True) and r.get("caught_by"))
+    return {"caught": caught, "mutants": len(current), "not_run": len(gaps["not_run_mutants"]) + len(gaps["missing_mutants"]),
+            "cases_not_run": len(gaps["not_run_cases"]) + len(gaps["missing_cases"])}
+
+
+def mark_missing(path: Path | None = None) -> dict:
+    """Adds "not yet run" rows for every mutant, and names every case, the matrix file lacks."""
+    path = path or REPORTS / "mutation.json"
+    data = json.loads(path.read_text())
+    gaps = completeness(data)
+    for name in gaps["missing_mutants"]:
+        m = next(m for m in MUTANTS if m.name == name)
+        data["rows"].append({"mutant": m.name, "breaks": m.breaks, "listed": list(m.catches), "run": False,
+                             "status": "not yet run", "ran": [], "caught_by": [], "untouched": []})
+    data["cases_not_yet_run"] = sorted(set(data.get("cases_not_yet_run", [])) | set(gaps["missing_cases"]))
+    if gaps["missing_mutants"] or gaps["missing_cases"]:
+        from benchmarks.stamp import stamp
+        info = stamp("python -m conformance.mutation --mark-missing")
+        data["stale"] = (f"rows marked 'not yet run' added by --mark-missing on {info['date']} at commit "
+                         f"{(info['commit'] or '?')[:12]}: the matrix ran on {data.get('date')}, before those mutants and cases")
+    data.update(caught=score(data)["caught"], mutants=score(data)["mutants"])  # the stored figures, as the rows say
+    _dump(path, data)
+    return data
+
+
+def _dump(path: Path, data: dict) -> None:
+    head = json.dumps({k: v for k, v in data.items() if k != "rows"}, indent=2)[:-2]  # one row a line: readable diffs
+    path.write_text(head + ',\n  "rows": [\n' + ",\n".join("    " + json.dumps(r) for r in data["rows"]) + "\n  ]\n}\n")
 
 
 def write(rows: list[Row], meta: dict) -> dict:
@@ -129,20 +197,27 @@ def write(rows: list[Row], meta: dict) -> dict:
     for r in rows:
         for name in r.failed:
             by_case.setdefault(name, []).append(r.mutant.name)
-    data = {**meta, "mutants": len(rows), "caught": caught,
+    try:
+        from benchmarks.stamp import stamp
+        info = stamp(meta.pop("command", None))
+    except ImportError:  # the suite run from elsewhere than this repository
+        info = None
+    data = {**meta, "stamp": info, "mutants": len(rows), "caught": caught,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "cases_catching": len(by_case),
             "rows": [{"mutant": r.mutant.name, "breaks": r.mutant.breaks, "listed": list(r.mutant.catches),
-                      "ran": r.ran, "caught_by": r.failed, "untouched": r.untouched} for r in rows]}
+                      "ran": r.ran, "caught_by": r.failed, "untouched": r.untouched, "reasons": r.reasons} for r in rows]}
     REPORTS.mkdir(exist_ok=True)
-    head = json.dumps({k: v for k, v in data.items() if k != "rows"}, indent=2)[:-2]  # one row a line: readable diffs
-    (REPORTS / "mutation.json").write_text(head + ',\n  "rows": [\n' + ",\n".join("    " + json.dumps(r) for r in data["rows"]) + "\n  ]\n}\n")
+    _dump(REPORTS / "mutation.json", data)
     matrix = meta.get("mode") == "matrix"
     out = [f"# Mutation run: {data['caught']}/{data['mutants']} mutants caught", "",
            "Made by `python -m conformance.mutation --base-url URL" + (" --matrix" if matrix else "") + " --write` "
            "(conformance/mutation.py; the mutants are conformance/mutants.py).", "",
            f"- upstream: {meta.get('upstream')}", f"- mode: {meta.get('mode')}", f"- date: {data['date']}",
            f"- seconds: {meta.get('seconds')}"]
+    if info:
+        from benchmarks.stamp import header
+        out += ["", *header(info)]
     if matrix:
         ran = sum(len(r.ran) for r in rows)
         skipped = sum(len(r.untouched) for r in rows)
@@ -181,12 +256,20 @@ def write(rows: list[Row], meta: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m conformance.mutation", description=__doc__.split("\n\n")[0])
-    p.add_argument("--base-url", required=True, help="a server that passes the suite, e.g. http://127.0.0.1:1234/v1")
+    p.add_argument("--base-url", help="a server that passes the suite, e.g. http://127.0.0.1:1234/v1")
     p.add_argument("--mutants", help="comma-separated mutant names (default: every mutant that a ready server can show)")
     p.add_argument("--matrix", action="store_true", help="every mutant against every case it touches, not only its listed catchers")
     p.add_argument("--fuzz", action="store_true", help="with --matrix: include the (slow) fuzz cases")
     p.add_argument("--write", action="store_true", help="record the score in conformance/reports/mutation.{json,md}")
+    p.add_argument("--mark-missing", action="store_true",
+                   help="no run: add 'not yet run' rows to the committed matrix for every mutant and case it lacks")
     args = p.parse_args(argv)
+    if args.mark_missing:
+        data = mark_missing()
+        print(json.dumps({**score(data), **completeness(data)}, indent=1))
+        return 0
+    if not args.base_url:
+        p.error("--base-url is required")
     wanted = set(args.mutants.split(",")) if args.mutants else None
     mutants = [m for m in MUTANTS if (m.name in wanted if wanted else m.needs == "ready")]
     started = time.monotonic()
@@ -214,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         silent = sorted(set(case_names(args.fuzz)) - {c for r in rows for c in r.failed})
         print(f"cases that caught no mutant: {', '.join(silent) or 'none'}")
     if args.write:
-        write(rows, {"upstream": args.base_url, "mode": "matrix" if args.matrix else "listed catchers", "seconds": seconds})
+        command = "python -m conformance.mutation " + " ".join(sys.argv[1:] if argv is None else argv)
+        write(rows, {"upstream": args.base_url, "mode": "matrix" if args.matrix else "listed catchers", "seconds": seconds,
+                     "command": command})
     return 0 if caught == len(rows) and not any(r.missed for r in rows) else 1
 
 

@@ -27,13 +27,21 @@ def counts(results: list[Result]) -> str:
     return text + (f", {count['not observed']} not observed" if count["not observed"] else "")
 
 
-def mutation_score() -> str | None:
-    """`caught/total mutants caught` from the last mutation run, if one was recorded."""
+def mutation_score(path: Path = MUTATION) -> str | None:
+    """`caught/total mutants caught`, computed from the recorded matrix's rows against today's mutants.py:
+    a mutant the matrix lacks or has not run counts as not caught, and the line says how many."""
+    from conformance import mutation
+
     try:
-        data = json.loads(MUTATION.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return f"mutation score {data['caught']}/{data['mutants']} mutants caught ({data['date']})"
+    s = mutation.score(data)
+    commit = ((data.get("stamp") or {}).get("commit") or "")[:12]
+    gaps = [f"{s['not_run']} mutant(s) not yet run"] if s["not_run"] else []
+    gaps += [f"{s['cases_not_run']} case(s) not in the matrix"] if s["cases_not_run"] else []
+    when = f"matrix of {data.get('date')}" + (f", commit {commit}" if commit else "")
+    return f"mutation score {s['caught']}/{s['mutants']} mutants caught ({when}" + "".join(f"; {g}" for g in gaps) + ")"
 
 
 def summary(results: list[Result]) -> str:

@@ -36,6 +36,14 @@ class InstanceConfig(BaseModel):
     """
     Sequences it decodes together. Absent for embedding models.
     """
+    gpu_layers: int | None = Field(None, ge=0)
+    """
+    Layers offloaded to a GPU (llama.cpp's n_gpu_layers; 0 on the CPU).
+    """
+    offload: str | None = Field(None, examples=['CPU'])
+    """
+    Where its layers went, in words: CPU, or GPU n/N layers (device, size).
+    """
 
 
 class LoadedInstance(BaseModel):
@@ -71,6 +79,41 @@ class ModelList(BaseModel):
     models: list[ModelEntry]
 
 
+class GpuLayers1(RootModel[int]):
+    root: int = Field(..., examples=['auto'], ge=0)
+    """
+    Hearth's extension (LM Studio sets offload in its app and `lms load --gpu`): layers to offload to a GPU, auto (default: as many as fit in free GPU memory with their KV cache), max (all, or a 400 model_does_not_fit), off, or a count.
+    """
+
+
+class GpuLayers(RootModel[GpuLayers1 | Literal['auto', 'max', 'off']]):
+    root: GpuLayers1 | Literal['auto', 'max', 'off'] = Field(..., examples=['auto'])
+    """
+    Hearth's extension (LM Studio sets offload in its app and `lms load --gpu`): layers to offload to a GPU, auto (default: as many as fit in free GPU memory with their KV cache), max (all, or a 400 model_does_not_fit), off, or a count.
+    """
+
+
+class LoadConfig(BaseModel):
+    context_length: int
+    gpu_layers: int | None = Field(None, ge=0)
+
+
+class LoadResponse(BaseModel):
+    type: ModelType
+    instance_id: str
+    load_time_seconds: float
+    status: Literal['loaded']
+    load_config: LoadConfig | None = None
+
+
+class UnloadRequest(BaseModel):
+    instance_id: str = Field(..., min_length=1)
+
+
+class UnloadResponse(BaseModel):
+    instance_id: str
+
+
 class LoadRequest(BaseModel):
     model: str = Field(..., min_length=1)
     """
@@ -98,29 +141,10 @@ class LoadRequest(BaseModel):
     """
     offload_kv_cache_to_gpu: bool | None = None
     """
-    Accepted and ignored (CPU only).
+    Accepted and ignored: the KV cache of an offloaded layer goes with it, as llama.cpp places it.
     """
+    gpu_layers: GpuLayers | None = None
     echo_load_config: bool = False
     """
     Answer with the configuration used, under load_config.
     """
-
-
-class LoadConfig(BaseModel):
-    context_length: int
-
-
-class LoadResponse(BaseModel):
-    type: ModelType
-    instance_id: str
-    load_time_seconds: float
-    status: Literal['loaded']
-    load_config: LoadConfig | None = None
-
-
-class UnloadRequest(BaseModel):
-    instance_id: str = Field(..., min_length=1)
-
-
-class UnloadResponse(BaseModel):
-    instance_id: str

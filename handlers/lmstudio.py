@@ -18,8 +18,16 @@ def _bits(quantization: str | None) -> float | None:
     return float(match.group()) if match else None
 
 
+def _gpu_layers(value) -> str | int | None:
+    """The load request's gpu_layers (a generated RootModel union) as hearth/models/fit.py takes it."""
+    while hasattr(value, "root"):
+        value = value.root
+    return value
+
+
 def _instance(instance) -> LoadedInstance:
-    config = {"context_length": instance.context_length}
+    config = {"context_length": instance.context_length, "gpu_layers": instance.placement.gpu_layers,
+              "offload": instance.placement.describe()}
     if instance.type == "llm" and (parallel := instance.engine.stats().get("n_parallel")):
         config["parallel"] = parallel
     return LoadedInstance(id=instance.id, config=InstanceConfig(**config))
@@ -52,13 +60,15 @@ async def load(body: dict):
         raise invalid_value("context_length", f"context_length {req.context_length} exceeds what '{entry.key}' "
                                               f"supports ({entry.max_context_length} tokens).")
     try:
-        instance = await registry.wait_loaded(registry.load(req.model, context_length=req.context_length, ttl=req.ttl))
+        instance = await registry.wait_loaded(registry.load(req.model, context_length=req.context_length, ttl=req.ttl,
+                                                            gpu_layers=_gpu_layers(req.gpu_layers)))
     except api.EngineError as exc:
         raise from_engine(exc, "model") from None
     response = LoadResponse(type=instance.type, instance_id=instance.id,
                             load_time_seconds=round(instance.load_seconds, 3), status="loaded")
     if req.echo_load_config:
-        response.load_config = LoadConfig(context_length=instance.context_length)
+        response.load_config = LoadConfig(context_length=instance.context_length,
+                                          gpu_layers=instance.placement.gpu_layers)
     return common.json_response(response)
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from hearth import client, limits
-from hearth.models import defaults
+from hearth.models import defaults, fit
 from hearth.models.lifecycle import EngineFactory, default_factory
 
 
@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ctx-size", type=int, default=4096, help="context ceiling of one sequence, in tokens")
     serve.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
     serve.add_argument("--parallel", type=int, help="sequences decoded together (default: from cores and context)")
+    serve.add_argument("--gpu-layers", type=fit.gpu_layers_value, default="auto", metavar="N|auto|max|off",
+                       help="layers offloaded to a GPU (default: auto, as many as fit in free GPU memory with their "
+                            "KV cache; a CPU build offloads none)")
     serve.add_argument("--max-queue", type=int, default=64, help="requests that may wait; more get 503")
     serve.add_argument("--cors-origin", action="append", help="allowed browser origin (repeatable; default: *)")
     serve.add_argument("--verbose", action="store_true", help="show llama.cpp's and uvicorn's logs")
@@ -77,7 +80,7 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory = default_fact
 
     try:  # every startup fault is one line and exit 1, before anything says "serving"
         model_path = startup.resolve_model(args.model, args.models_dir)
-        startup.check_model(model_path, args.ctx_size, args.parallel)
+        placement = startup.check_model(model_path, args.ctx_size, args.parallel, args.gpu_layers)
         sock = startup.bind(args.host, args.port)
     except startup.StartupError as exc:
         print(f"hearth: {exc}", file=sys.stderr)
@@ -88,7 +91,7 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory = default_fact
     registry = Registry(
         Catalog(args.models_dir or defaults.models_dir()), factory=engine_factory,
         defaults=LoadDefaults(n_ctx=args.ctx_size, n_threads=args.threads, n_parallel=args.parallel,
-                              max_queue=args.max_queue, verbose=args.verbose),
+                              max_queue=args.max_queue, verbose=args.verbose, gpu_layers=args.gpu_layers),
         jit_ttl=args.ttl or None, max_loaded=args.max_loaded, strict=args.strict_models,
     )
     at_start = registry.startup(model_path, args.model_id)
@@ -121,7 +124,7 @@ def serve(args: argparse.Namespace, engine_factory: EngineFactory = default_fact
         return name if state == "ready" else f"{name} ({state}; a line follows when it is ready)"
 
     def announce() -> None:  # once uvicorn serves the bound socket
-        text = banner(args.host, port, loaded())
+        text = banner(args.host, port, loaded(), placement.describe())
         if keys:
             text = text.replace("any api key", "API key required (Authorization: Bearer)")
         print(text, file=sys.stderr, flush=True)

@@ -33,6 +33,8 @@ def add_commands(sub) -> None:
     load.add_argument("key")
     load.add_argument("--ttl", type=int, help="unload it after this many idle seconds (default: never)")
     load.add_argument("--context-length", type=int, help="context per sequence, in tokens")
+    load.add_argument("--gpu-layers", metavar="N|auto|max|off",
+                      help="layers offloaded to a GPU (default: the server's --gpu-layers)")
     unload = command("unload", "unload a model instance (by its id from `hearth ps`)")
     unload.add_argument("id", nargs="?")
     unload.add_argument("--all", action="store_true", help="unload every loaded instance")
@@ -99,9 +101,9 @@ def ps(args) -> int:
     if not loaded:
         print("No models are loaded. Load one with `hearth load KEY` (keys: `hearth ls`).")
         return 0
-    rows = [["IDENTIFIER", "MODEL", "TYPE", "CONTEXT", "SIZE"]]
-    rows += [[i["id"], m["key"], m["type"], str(i["config"]["context_length"]), _size(m["size_bytes"])]
-             for m, i in loaded]
+    rows = [["IDENTIFIER", "MODEL", "TYPE", "CONTEXT", "SIZE", "RUNS ON"]]
+    rows += [[i["id"], m["key"], m["type"], str(i["config"]["context_length"]), _size(m["size_bytes"]),
+              i["config"].get("offload", "")] for m, i in loaded]
     print(_table(rows))
     return 0
 
@@ -112,6 +114,8 @@ def load(args) -> int:
         body["ttl"] = args.ttl
     if args.context_length is not None:
         body["context_length"] = args.context_length
+    if args.gpu_layers is not None:
+        body["gpu_layers"] = int(args.gpu_layers) if args.gpu_layers.isdigit() else args.gpu_layers
     answer = _call(args.url, "POST", "/api/v1/models/load", body)
     print(f"Loaded {args.key} as '{answer['instance_id']}' in {answer['load_time_seconds']:.2f} s.")
     return 0

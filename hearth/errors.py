@@ -91,6 +91,8 @@ def from_engine(exc: engine.EngineError, param: str) -> ApiError:
     if isinstance(exc, engine.ModelLoadFailed):
         log.error("%s", exc.message)
         return ApiError(500, exc.message, code="model_load_failed", type=SERVER_ERROR)
+    if isinstance(exc, engine.ModelDoesNotFit):
+        return ApiError(400, exc.message, code="model_does_not_fit", param="model")
     if isinstance(exc, engine.ContextLengthExceeded):
         return ApiError(400, exc.message, code="context_length_exceeded", param=param)
     if isinstance(exc, engine.InvalidRequest):

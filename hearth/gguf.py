@@ -56,6 +56,7 @@ class ModelFile:
     n_tensors: int
     metadata: dict = field(default_factory=dict)  # scalars and strings (arrays are skipped)
     data_bytes: int = 0  # bytes of tensor data the header describes
+    tensor_bytes: dict = field(default_factory=dict)  # tensor name -> bytes of its data (with `check`)
 
     def meta_int(self, suffix: str) -> int | None:
         """`<architecture>.<suffix>`, e.g. meta_int("block_count")."""
@@ -183,6 +184,7 @@ def _parse(buf, path: str, size: int, tensors_too: bool) -> ModelFile:
             elements *= d
         block, block_bytes = _TYPE_SIZES.get(ggml_type, (0, 0))
         nbytes = elements // block * block_bytes if block else 0  # an unknown type: llama.cpp decides
+        info.tensor_bytes[name] = nbytes
         end = max(end, data_start + offset + nbytes)
     if end > size:
         raise BadModelFile(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hearth.models import defaults
 from hearth import gguf
+from hearth.models import fit
 
 
 class StartupError(Exception):
@@ -47,63 +48,16 @@ def _check_writable(directory: Path) -> None:
                            "(set HEARTH_CACHE to a writable directory, or pass --model PATH).") from None
 
 
-def check_model(path: Path, n_ctx: int, n_parallel: int | None) -> gguf.ModelFile:
-    """The file is a whole GGUF and, with the KV cache the engine will allocate, fits in memory."""
+def check_model(path: Path, n_ctx: int, n_parallel: int | None, gpu_layers: str | int = "auto") -> fit.Placement:
+    """The file is a whole GGUF and, with the KV cache the engine will allocate, fits: host RAM and GPU
+    memory counted apart (hearth/models/fit.py). Returns where its layers will go."""
     try:
-        info = gguf.check(path)
+        gguf.check(path)
+        return fit.place_file(path, "llm", n_ctx, n_parallel, gpu_layers)
     except gguf.BadModelFile as exc:
         raise StartupError(str(exc)) from None
-    need_weights, need_kv = info.size, kv_cache_bytes(info, n_ctx, n_parallel)
-    available = available_memory()
-    if available is not None and need_weights + need_kv > available:
-        raise StartupError(
-            f"{Path(path).name} needs about {_gb(need_weights + need_kv)} of memory (weights {_gb(need_weights)}, "
-            f"KV cache {_gb(need_kv)}) but only {_gb(available)} is available; choose a smaller model or "
-            f"quantization, or lower --ctx-size / --parallel."
-        )
-    return info
-
-
-def kv_cache_bytes(info: gguf.ModelFile, n_ctx: int, n_parallel: int | None) -> int:
-    """What the engine's slot plan allocates for KV (f16 K and V), from the GGUF's own dimensions."""
-    n_layer, n_head = info.meta_int("block_count"), info.meta_int("attention.head_count")
-    n_embd = info.meta_int("embedding_length")
-    if not (n_layer and n_head and n_embd):
-        return 0
-    n_head_kv = info.meta_int("attention.head_count_kv") or n_head
-    per_token = 2 * 2 * n_layer * n_head_kv * (n_embd // n_head)
-    try:
-        from hearth.engine.api import EngineConfig
-        from hearth.engine.llm_engine import plan_slots
-
-        _, n_slots = plan_slots(EngineConfig(model_path=info.path, n_ctx=n_ctx, n_parallel=n_parallel), per_token)
-    except (ImportError, TypeError):  # the engine's plan changed shape: count one sequence
-        n_slots = 1
-    return n_slots * n_ctx * per_token
-
-
-def available_memory() -> int | None:
-    """Bytes this process may still use: MemAvailable, capped by a cgroup (container) limit; None if unknown."""
-    available = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        return None
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-        if limit != "max" and available is not None:
-            available = min(available, int(limit) - used)
-    except (OSError, ValueError):
-        pass
-    return available
-
-
-def _gb(n: int) -> str:
-    return f"{n / 2**30:.1f} GB"
+    except fit.DoesNotFit as exc:
+        raise StartupError(exc.message) from None
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -9,9 +9,17 @@ response must:
   requests must be rejected with a 4xx;
 - as an SSE stream: every event is a chunk of the declared schema or an error event, ending in [DONE];
   the Responses and Messages streams (named events, no [DONE]): every event of its type's schema, the
-  last one the stream's end (response.completed / incomplete / failed; message_stop or error).
+  last one the stream's end (response.completed / incomplete / failed; message_stop or error);
+- a valid (positive) request must be accepted: a 4xx is a failure ("valid request refused") unless it is
+  one of REFUSED below, the refusals Hearth documents for requests its spec cannot rule out (each with
+  its reason); the report counts the documented refusals per operation;
+- where OpenAI's published document (conformance/openai-openapi.yaml) describes the route (the /v1 routes
+  of openapi/openai.yaml), the body, every SSE chunk and every error body must also keep OpenAI's schema.
+The budget goes to the API routes: the page, /health, /metrics and /static get few cases (their answers
+hardly depend on the input), and half the positive cases of GET /v1/models/{model_id} name the loaded model.
 The report (counts per route and mode, statuses, each kind of failure with a curl to reproduce it)
-goes to conformance/reports/fuzz.md, and a summary to stdout; exit 1 on any failure.
+goes to docs/reports/fuzz.json and fuzz.md (--out), stamped with the commit, date, machine and command
+(benchmarks/stamp.py; a run under 10,000 cases is marked short), and to stdout; exit 1 on any failure.
 """
 from __future__ import annotations
 
@@ -28,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+from benchmarks import stamp  # noqa: E402
 
 KEY = "sk-fuzz"
 MAX_TOKENS = 8  # positive cases: generations stay short
@@ -56,6 +65,34 @@ MESSAGES_EVENTS = {"message_start": "MessageStartEvent", "content_block_start": 
                    "error": "ErrorResponse"}
 NAMED_STREAMS = {"/responses": (RESPONSES_EVENTS, {"response.completed", "response.incomplete", "response.failed"}),
                  "/messages": (MESSAGES_EVENTS, {"message_stop", "error"})}
+# A valid request (by the spec's schema) that Hearth refuses by design, as docs/architecture.md's error table and
+# docs/api.md say: (operation, status, error code, param; None for any) -> why. Any other 4xx to a positive case
+# is a failure ("valid request refused").
+CHAT, COMPLETIONS, EMBEDDINGS = "POST /v1/chat/completions", "POST /v1/completions", "POST /v1/embeddings"
+REFUSED = {
+    ("GET /static/{name}", 404, None, None): "any string is a valid name; only the page's own files exist",
+    ("GET /v1/models/{model_id}", 404, "model_not_found", None): "an id that no loaded instance has (random strings)",
+    ("POST /api/v1/models/load", 404, "model_not_found", None): "a catalog key not in the catalog (random strings)",
+    ("POST /api/v1/models/load", 422, "invalid_value", "context_length"): "more context than the model was trained for",
+    ("POST /api/v1/models/unload", 404, "model_not_found", None): "an instance id that is not loaded (random strings)",
+    **{(op, 400, "context_length_exceeded", None): "a prompt longer than the fuzz server's 512-token context or its "
+       "--max-request-tokens 256" for op in (CHAT, COMPLETIONS, EMBEDDINGS)},
+    (COMPLETIONS, 422, "invalid_value", "suffix"): "not supported (docs/api.md): an explicit error, not silently ignored",
+    (EMBEDDINGS, 422, "invalid_value", "dimensions"): "not supported (docs/api.md): vectors have the model's own size",
+    (CHAT, 422, "invalid_value", "top_logprobs"): "top_logprobs without logprobs: true (OpenAI refuses it too)",
+    **{(op, 422, "invalid_value", "logit_bias"): "keys must be token ids; JSON object keys are strings in the schema"
+       for op in (CHAT, COMPLETIONS)},
+    (CHAT, 400, "invalid_value", "tool_choice"): "tool_choice without tools, or naming functions not among them",
+    **{(op, 400, "invalid_value", "stop"): "stop beside tools or a JSON response_format could cut the constrained "
+       "output (docs/api.md)" for op in (CHAT, COMPLETIONS)},
+    **{(op, 400, "invalid_value", "response_format"): "a JSON schema feature the grammar cannot enforce "
+       "(docs/architecture.md's error table)" for op in (CHAT, COMPLETIONS)},
+}
+# Refusals that are not by design: the spec allows what the handler refuses (the spec should say it). Failures,
+# matched before REFUSED, so that a broad entry above cannot hide them.
+SPEC_GAPS = ("needs a `json_schema` object",)
+STREAM_MEDIA = "text/event-stream"
+MODEL_ID = os.environ.get("HEARTH_FUZZ_MODEL_ID", "")  # the loaded model's id, for GET /v1/models/{model_id}
 
 
 def operations() -> list[tuple[str, str, str]]:
@@ -122,6 +159,18 @@ def check_stream(text: str, path: str, schemas) -> str | None:
     return None
 
 
+def refusal(op: str, status: int, body) -> str | None:
+    """Why Hearth documents this refusal of a valid request, or None (then it is a failure)."""
+    error = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+    if any(gap in str(error.get("message")) for gap in SPEC_GAPS):
+        return None
+    code, param = error.get("code"), error.get("param")
+    for key in ((op, status, code, param), (op, status, code, None), (op, status, None, None)):
+        if key in REFUSED:
+            return REFUSED[key]
+    return None
+
+
 def header(response, name: str) -> str:
     value = response.headers.get(name) or response.headers.get(name.title()) or ""
     return value[0] if isinstance(value, list) else value
@@ -155,7 +204,15 @@ def run_job(job: tuple) -> dict:
     headers = {"Authorization": f"Bearer {KEY}"}
     declared = op.definition.raw.get("responses", {})
     out = {"op": f"{method} {prefix}{path}", "mode": mode_name, "calls": 0, "statuses": collections.Counter(), "failures": {},
-           "asked": examples, "spec": spec, "method": method, "path": path}
+           "asked": examples, "spec": spec, "method": method, "path": path, "refused": collections.Counter(),
+           "openai_checked": 0}
+    oracle = None
+    if prefix == "/v1":  # OpenAI's document describes /v1 routes only; /api/v1 (LM Studio) and the page are Hearth's own
+        from conformance.spec import ORACLE, load
+
+        oracle = load(ORACLE)
+        if not oracle.spec_path(path):
+            oracle = None
 
     def fail(kind: str, case, reason: str) -> None:
         if kind not in out["failures"]:
@@ -177,7 +234,35 @@ def run_job(job: tuple) -> dict:
         if status >= 500 and not (status == 503 and "503" in declared and header(response, "retry-after")):
             fail(f"HTTP {status}", case, f"HTTP {status}: {response.text[:300]}")
             return
-        if header(response, "content-type").startswith("text/event-stream"):
+        streamed = header(response, "content-type").startswith("text/event-stream")
+        try:
+            body = None if streamed else response.json()
+        except ValueError:
+            body = None
+        if mode is GenerationMode.POSITIVE and 400 <= status < 500:
+            why = refusal(out["op"], status, body)
+            if why is None:
+                error = (body or {}).get("error") if isinstance(body, dict) else None
+                fail(f"valid request refused ({status} {(error or {}).get('code')})", case,
+                     f"HTTP {status} to a request the spec allows, not a documented refusal: {response.text[:300]}")
+                return
+            error = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+            out["refused"][" ".join(str(x) for x in (status, error.get("code"), error.get("param")) if x)] += 1
+        if oracle is not None and (status == 200 or 400 <= status < 500):
+            if streamed:
+                from conformance import sse
+
+                problems = []
+                for chunk in sse.parse(response.text.splitlines()).chunks:
+                    media = "application/json" if isinstance(chunk, dict) and "error" in chunk else STREAM_MEDIA
+                    problems += oracle.validate(method, path, 400 if media == "application/json" else status, chunk, media)
+            else:
+                problems = oracle.validate(method, path, status, body) if body is not None else []
+            out["openai_checked"] += 1
+            if problems:
+                fail("OpenAI's schema", case, f"HTTP {status}: breaks OpenAI's published schema: {problems[0]}")
+                return
+        if streamed:
             problem = check_stream(response.text, path, schemas)
             if problem:
                 fail("SSE stream", case, problem)
@@ -199,6 +284,8 @@ def run_job(job: tuple) -> dict:
             return
         if mode is GenerationMode.POSITIVE:
             cap_generation(case.body)
+            if MODEL_ID and "model_id" in (case.path_parameters or {}) and out["calls"] % 2 == 0:
+                case.path_parameters["model_id"] = MODEL_ID
         check(case)
 
     try:
@@ -206,6 +293,7 @@ def run_job(job: tuple) -> dict:
     except Unsatisfiable:
         pass
     out["statuses"] = dict(out["statuses"])
+    out["refused"] = dict(out["refused"])
     return out
 
 
@@ -236,26 +324,57 @@ def start_server(env_extra: dict) -> tuple[subprocess.Popen, str, Path]:
     sys.exit("fuzz: the server did not become ready")
 
 
-def report(results: list[dict], args, elapsed: float, rounds: int, server_log: Path, exit_status: int | None) -> str:
+def report(results: list[dict], args, elapsed: float, rounds: int, server_log: Path, exit_status: int | None,
+           info: dict) -> dict:
+    """The machine-readable result: every (operation, mode) with its cases, statuses and failures."""
     total = sum(r["calls"] for r in results)
-    failures = [(r, kind, f) for r in results for kind, f in r["failures"].items()]
-    bound = f"; stopped by --max-time {args.max_time:.0f} s short of {args.cases:,}" if total < args.cases else ""
-    lines = [f"# Fuzzing: {total:,} cases, {len(failures)} kind(s) of failure", "",
-             f"`scripts/fuzz --cases {args.cases} --jobs {args.jobs} --max-time {args.max_time:.0f}` on "
-             f"{time.strftime('%Y-%m-%d %H:%M')}, {elapsed / 60:.1f} min (a shared 2-core machine), {rounds} round(s)"
-             f"{bound}. Server: `hearth serve {' '.join(SERVER_FLAGS)}` with an API key, over SmolLM2-135M-Instruct "
-             f"Q4_1; positive cases capped at max_tokens {MAX_TOKENS}. Every operation of every `openapi/*.yaml`, "
-             "valid (positive) and invalid (negative) requests; an operation without parameters has one distinct "
-             "case, and one whose only parameter is a free string has no invalid one.",
-             "", "| operation | mode | cases | statuses | failures |", "|---|---|---|---|---|"]
+    if info["short_run"] is None and total < args.cases:
+        info["short_run"] = f"stopped by --max-time {args.max_time:.0f} s after {total:,} of {args.cases:,} cases"
+    by_route: dict[str, int] = {}
     for r in results:
+        by_route[r["op"]] = by_route.get(r["op"], 0) + r["calls"]
+    return {"stamp": info,
+            "config": {"cases": args.cases, "jobs": args.jobs, "max_time": args.max_time, "seed": args.seed,
+                       "server_flags": SERVER_FLAGS, "max_tokens": MAX_TOKENS},
+            "refused": {f"{op} {status} {code or '*'} {param or '*'}": why for (op, status, code, param), why in REFUSED.items()},
+            "spec_gaps": list(SPEC_GAPS),
+            "result": {"cases": total, "failure_kinds": sum(len(r["failures"]) for r in results),
+                       "positive_4xx_documented": sum(sum(r["refused"].values()) for r in results),
+                       "openai_schema_checked": sum(r["openai_checked"] for r in results),
+                       "minutes": round(elapsed / 60, 1), "rounds": rounds, "server_exit": exit_status,
+                       "server_tracebacks": server_log.read_text().count("Traceback")},
+            "cases_by_route": by_route,
+            "operations": [{k: r[k] for k in ("op", "mode", "calls", "statuses", "refused", "openai_checked", "failures")}
+                           for r in results]}
+
+
+def markdown(data: dict) -> str:
+    res, cfg = data["result"], data["config"]
+    total = res["cases"] or 1
+    lines = [f"# Fuzzing: {res['cases']:,} cases, {res['failure_kinds']} kind(s) of failure", "",
+             *stamp.header(data["stamp"]), "",
+             f"{res['minutes']:.1f} min, {res['rounds']} round(s). Server: `hearth serve {' '.join(cfg['server_flags'])}` "
+             f"with an API key, over the default model; positive cases capped at max_tokens {cfg['max_tokens']}. "
+             "Every operation of every `openapi/*.yaml`, valid (positive) and invalid (negative) requests; an "
+             "operation without parameters has one distinct case, and one whose only parameter is a free string has "
+             "no invalid one.", "", "## Cases per route", "", "| route | cases | share |", "|---|---|---|"]
+    for op, n in sorted(data["cases_by_route"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"| `{op}` | {n:,} | {100 * n / total:.0f}% |")
+    lines += ["", "## Per operation and mode", "",
+              "A positive case answered 4xx fails unless the refusal is documented (next section); \"OpenAI\" counts the "
+              "answers also validated against OpenAI's published schema.", "",
+              "| operation | mode | cases | statuses | documented refusals | OpenAI | failures |", "|---|---|---|---|---|---|---|"]
+    for r in data["operations"]:
         statuses = ", ".join(f"{s}: {n}" for s, n in sorted(r["statuses"].items(), key=lambda kv: int(kv[0])))
-        lines.append(f"| `{r['op']}` | {r['mode']} | {r['calls']:,} | {statuses} | {len(r['failures'])} |")
-    lines.append("")
-    lines.append(f"Server: exited with {exit_status} after SIGTERM; tracebacks in its log: "
-                 f"{server_log.read_text().count('Traceback')}.")
-    for r, kind, f in failures:
-        lines += ["", f"## {r['op']} ({r['mode']}): {kind}", "", f["reason"], "", "```", f["curl"], "```"]
+        refused = ", ".join(f"{k}: {n}" for k, n in sorted(r["refused"].items()))
+        lines.append(f"| `{r['op']}` | {r['mode']} | {r['calls']:,} | {statuses} | {refused} | {r['openai_checked']:,} | "
+                     f"{len(r['failures'])} |")
+    lines += ["", "## Documented refusals of valid requests", "", "| operation, status, code, param | why |", "|---|---|"]
+    lines += [f"| `{k}` | {why} |" for k, why in data["refused"].items()]
+    lines += ["", f"Server: exited with {res['server_exit']} after SIGTERM; tracebacks in its log: {res['server_tracebacks']}."]
+    for r in data["operations"]:
+        for kind, f in r["failures"].items():
+            lines += ["", f"## {r['op']} ({r['mode']}): {kind}", "", f["reason"], "", "```", f["curl"], "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -267,6 +386,9 @@ def merge(into: dict, more: dict) -> None:
         into["statuses"][status] = into["statuses"].get(status, 0) + n
     for kind, f in more["failures"].items():
         into["failures"].setdefault(kind, f)
+    for why, n in more["refused"].items():
+        into["refused"][why] = into["refused"].get(why, 0) + n
+    into["openai_checked"] += more["openai_checked"]
 
 
 def main() -> int:
@@ -275,15 +397,33 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="operations fuzzed at once")
     parser.add_argument("--max-time", type=float, default=5400,
                         help="seconds for the whole run: generation stops then, and the report says how many cases ran")
-    parser.add_argument("--report", default=str(ROOT / "conformance" / "reports" / "fuzz.md"))
+    parser.add_argument("--out", default="fuzz", help="report: OUT.json and OUT.md (a bare name: under docs/reports/)")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--only", action="append", metavar="SPEC", help="fuzz only openapi/SPEC.yaml (repeatable)")
+    parser.add_argument("--base-url", help="fuzz this running server (origin, no /v1; key sk-fuzz or none) instead of "
+                                           "starting one, e.g. a conformance proxy with a mutant, to see the checks fail")
+    parser.add_argument("--only", help="only operations whose 'METHOD /path' contains this (e.g. 'POST /chat')")
     args = parser.parse_args()
-    ops = [op for op in operations() if not args.only or Path(op[0]).stem in args.only]
-    # routes without parameters have a handful of distinct cases: give the cases to those with bodies
-    weights = [8 if "post" == m.lower() or "{" in p else 1 for _, m, p in ops]
+    default_cases = parser.get_default("cases")
+    info = stamp.stamp(short=f"--cases {args.cases} (default {default_cases:,})" if args.cases < default_cases else None)
+    ops = [o for o in operations() if not args.only or args.only in f"{o[1]} {o[2]}"]
+    if args.only:
+        info["short_run"] = (info["short_run"] + ", " if info["short_run"] else "") + f"--only {args.only!r}"
+    if args.base_url:
+        info["short_run"] = (info["short_run"] + ", " if info["short_run"] else "") + f"against --base-url {args.base_url}"
+    # the budget goes to the API: routes with bodies first; model routes that only look names up, a little;
+    # routes without parameters (a handful of distinct cases) and static files, almost nothing
+    weights = [1 if "/static/" in p else 8 if m.lower() == "post" and "/models/" not in p else 2 if "{" in p or
+               m.lower() == "post" else 1 for _, m, p in ops]
     unit = args.cases / (2 * sum(weights))
-    proc, base, log = start_server({})
+    import httpx
+
+    if args.base_url:
+        proc, base, log = None, args.base_url.rstrip("/"), Path(os.devnull)
+    else:
+        proc, base, log = start_server({})
+
+    models = httpx.get(f"{base}/v1/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=30).json()["data"]
+    os.environ["HEARTH_FUZZ_MODEL_ID"] = models[0]["id"]  # the jobs' processes (spawned) read it
     started = time.monotonic()
     deadline = time.time() + args.max_time
     results: dict[tuple, dict] = {}
@@ -300,7 +440,8 @@ def main() -> int:
                     if key in results:
                         merge(results[key], r)
                     else:
-                        results[key] = {**r, "statuses": dict(r["statuses"]), "last_calls": r["calls"]}
+                        results[key] = {**r, "statuses": dict(r["statuses"]), "refused": dict(r["refused"]),
+                                        "last_calls": r["calls"]}
                     print(f"fuzz: round {rounds}: {r['op']} {r['mode']}: {r['calls']} cases, "
                           f"{len(r['failures'])} failure kind(s)", flush=True)
                 # cases short of --cases go to the jobs that gave every case asked of them (the others ran out
@@ -313,12 +454,16 @@ def main() -> int:
                 jobs = [(r["spec"], r["method"], r["path"], r["mode"], each, base, deadline, args.seed + rounds)
                         for r in open_]
     finally:
-        proc.terminate()
-        exit_status = proc.wait(60)
+        exit_status = None
+        if proc is not None:
+            proc.terminate()
+            exit_status = proc.wait(60)
     ordered = sorted(results.values(), key=lambda r: (r["op"], r["mode"]))
-    text = report(ordered, args, time.monotonic() - started, rounds, log, exit_status)
-    Path(args.report).write_text(text)
+    data = report(ordered, args, time.monotonic() - started, rounds, log, exit_status, stamp.finish(info))
+    text = markdown(data)
+    paths = stamp.write(args.out, data, text)
     print(text)
+    print("wrote " + ", ".join(str(p) for p in paths))
     return 1 if any(r["failures"] for r in ordered) else 0
 
 

@@ -17,6 +17,9 @@ What counts as a failure:
 Measured: latency per kind (first attempt to final answer) p50/p99, 503s, server RSS after warm-up
 vs at the end, open fds before the clients connect vs after they close. Exit 1 on any failure or
 when RSS drifts 5% or more, or fds leak.
+
+Writes docs/reports/loadtest.json (every figure, every failure) and loadtest.md (--out), stamped with the
+commit, date, machine and command (benchmarks/stamp.py); a run smaller than the defaults is marked short.
 """
 from __future__ import annotations
 
@@ -33,6 +36,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks import stamp  # noqa: E402
+
 KINDS = ("chat", "chat_stream", "completions", "completions_stream", "embeddings", "tools", "structured")
 WEIGHTS = (3, 3, 2, 2, 2, 1, 1)
 GRAMMAR_TOKENS = 48  # max_tokens of the constrained requests: room for a whole call or object
@@ -218,7 +224,12 @@ def main() -> int:
     parser.add_argument("--request-timeout", type=float, default=600)
     parser.add_argument("--seed", type=int, default=64)
     parser.add_argument("--server-args", default="--max-queue 16", help="extra flags for hearth serve")
+    parser.add_argument("--out", default="loadtest", help="report: OUT.json and OUT.md (a bare name: under docs/reports/)")
     args = parser.parse_args()
+    defaults = parser.parse_args([])
+    smaller = [f"--{k.replace('_', '-')} {getattr(args, k)} (default {getattr(defaults, k)})"
+               for k in ("clients", "requests", "warmup") if getattr(args, k) < getattr(defaults, k)]
+    info = stamp.stamp(short=", ".join(smaller) or None)
     port = free_port()
     (ROOT / ".pytest_cache").mkdir(exist_ok=True)
     log = open(ROOT / ".pytest_cache" / f"loadtest-server-{port}.log", "w")
@@ -236,21 +247,55 @@ def main() -> int:
     finally:
         proc.terminate()
         code = proc.wait(60)
-    drift = (end["rss_end"] - stats.warm_rss) / stats.warm_rss if stats.warm_rss else float("nan")
-    ok = sum(len(v) for v in stats.latency.values())
-    print(f"\n{stats.done} requests ({ok} answered, {len(stats.failures)} failed) from {args.clients} clients "
-          f"in {end['elapsed']:.0f} s; {stats.overloaded} answers 503 + Retry-After (retried); "
-          f"server exit code {code}")
-    print(f"RSS after {args.warmup} requests {stats.warm_rss / 2**20:.1f} MiB, at the end "
-          f"{end['rss_end'] / 2**20:.1f} MiB: drift {drift:+.2%}")
-    print(f"open fds before the clients {end['fds_before']}, after they closed {end['fds_after']}\n")
-    print("| request | count | p50 (s) | p99 (s) |\n|---|---|---|---|")
-    for kind, values in stats.latency.items():
-        print(f"| {kind} | {len(values)} | {pct(values, 0.5):.2f} | {pct(values, 0.99):.2f} |")
-    for f in stats.failures[:20]:
-        print("FAILED", f)
+    stamp.finish(info)
+    drift = (end["rss_end"] - stats.warm_rss) / stats.warm_rss if stats.warm_rss else None
     leaked = end["fds_after"] > end["fds_before"]
-    return 1 if stats.failures or not abs(drift) < 0.05 or leaked or code != 0 else 0
+    failed = bool(stats.failures) or drift is None or not abs(drift) < 0.05 or leaked or code != 0
+    if info["short_run"] is None and end["elapsed"] >= args.max_time and stats.done < args.requests:
+        info["short_run"] = f"stopped by --max-time {args.max_time:.0f} s after {stats.done} of {args.requests} requests"
+    report = {"stamp": info,
+              "config": {k: getattr(args, k) for k in ("clients", "requests", "max_time", "max_tokens", "warmup",
+                                                       "request_timeout", "seed", "server_args")}
+              | {"kinds": dict(zip(KINDS, WEIGHTS)), "grammar_max_tokens": GRAMMAR_TOKENS},
+              "result": {"passed": not failed, "requests": stats.done,
+                         "answered": sum(len(v) for v in stats.latency.values()), "failed": len(stats.failures),
+                         "retried_503": stats.overloaded, "elapsed_s": round(end["elapsed"], 1), "server_exit": code,
+                         "rss_warm_mib": round(stats.warm_rss / 2**20, 1) if stats.warm_rss else None,
+                         "rss_end_mib": round(end["rss_end"] / 2**20, 1), "rss_drift": drift,
+                         "fds_before": end["fds_before"], "fds_after": end["fds_after"]},
+              "latency": {k: {"count": len(v), "p50_s": round(pct(v, 0.5), 3) if v else None,
+                              "p99_s": round(pct(v, 0.99), 3) if v else None} for k, v in stats.latency.items()},
+              "failures": stats.failures}
+    text = markdown(report)
+    paths = stamp.write(args.out, report, text)
+    print("\n" + text)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 1 if failed else 0
+
+
+def markdown(report: dict) -> str:
+    r, c = report["result"], report["config"]
+    drift = "not measured (fewer requests than --warmup)" if r["rss_drift"] is None else f"{r['rss_drift']:+.2%}"
+    lines = [f"# Load test: {r['answered']:,} of {r['requests']:,} answered, {r['failed']} failed"
+             + ("" if r["passed"] else " (**FAILED**)"), "", *stamp.header(report["stamp"]), "",
+             f"{c['clients']} concurrent clients, each on its own keep-alive connection, against `hearth serve "
+             f"{c['server_args']}` on loopback; requests drawn (seed {c['seed']}) by weight from "
+             + ", ".join(f"{k} {w}" for k, w in c["kinds"].items())
+             + f"; max_tokens {c['max_tokens']} ({c['grammar_max_tokens']} for tools and structured). A 503 with "
+             "Retry-After is waited out and retried (scripts/loadtest.py says what counts as a failure).", "",
+             f"- {r['requests']:,} requests in {r['elapsed_s']:.0f} s: {r['answered']:,} answered, {r['failed']} failed; "
+             f"{r['retried_503']} answers 503 + Retry-After (retried); server exit code {r['server_exit']}",
+             f"- server RSS after {c['warmup']} requests {r['rss_warm_mib']} MiB, at the end {r['rss_end_mib']} MiB: "
+             f"drift {drift}",
+             f"- open fds before the clients {r['fds_before']}, after they closed {r['fds_after']}", "",
+             "| request | answered | p50 (s) | p99 (s) |", "|---|---|---|---|"]
+    for kind, v in report["latency"].items():
+        p50 = "-" if v["p50_s"] is None else f"{v['p50_s']:.2f}"
+        p99 = "-" if v["p99_s"] is None else f"{v['p99_s']:.2f}"
+        lines.append(f"| {kind} | {v['count']} | {p50} | {p99} |")
+    if report["failures"]:
+        lines += ["", "## Failures (first 20)", ""] + [f"- {f}" for f in report["failures"][:20]]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

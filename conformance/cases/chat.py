@@ -157,9 +157,18 @@ def n_choices(t: Target) -> None:
 
 @case("chat.penalties", R, "sampling", "openai")
 def penalties(t: Target) -> None:
-    """presence_penalty and frequency_penalty each change a long greedy answer against the same request without."""
-    kwargs = dict(messages=LIST, temperature=0, max_tokens=30, seed=7)
+    """presence_penalty and frequency_penalty each make a long, repetitive greedy answer repeat less, and a
+    negative one (OpenAI allows -2..2) repeat at least as much: a penalty applied backwards fails."""
+    kwargs = dict(messages=LIST, temperature=0, max_tokens=40, seed=7)
+
+    def repeats(text: str) -> int:
+        words = text.lower().split()
+        return len(words) - len(set(words))
+
     plain_text = answer(t, **kwargs)
     for name in ("presence_penalty", "frequency_penalty"):
-        with_penalty = answer(t, **kwargs, **{name: 1.5})
-        expect(with_penalty != plain_text, f"{name}=1.5 left the greedy answer unchanged ({plain_text[:60]!r}...): ignored")
+        penalised, encouraged = answer(t, **kwargs, **{name: 1.5}), answer(t, **kwargs, **{name: -1.5})
+        expect(penalised != plain_text, f"{name}=1.5 left the greedy answer unchanged ({plain_text[:60]!r}...): ignored")
+        expect(repeats(penalised) < repeats(encouraged),
+               f"{name}=1.5 repeats {repeats(penalised)} words and {name}=-1.5 {repeats(encouraged)}: the penalty "
+               f"does not discourage repetition ({penalised[:60]!r}...)")

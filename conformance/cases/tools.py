@@ -97,6 +97,10 @@ def parallel_false(t: Target) -> None:
 
 @case("tools.none", R, "tools", "openai")
 def none(t: Target) -> None:
+    """The same question that "required" answers with a call gets text under "none" (a server that ignores
+    tools fails the first half, one that ignores tool_choice the second)."""
+    _, forced = create(t, tools=TOOLS, tool_choice="required", parallel_tool_calls=False)
+    check_calls(forced.choices[0].message.tool_calls, set(SCHEMAS))
     _, parsed = create(t, tools=TOOLS, tool_choice="none", max_tokens=40)
     msg = parsed.choices[0].message
     expect(not msg.tool_calls, f"tool_choice none, yet {len(msg.tool_calls or [])} call(s)")
@@ -106,7 +110,13 @@ def none(t: Target) -> None:
 
 @case("tools.auto", R, "tools", "openai")
 def auto(t: Target) -> None:
-    """tool_choice auto (the default with tools): text, or calls that validate; never a malformed call."""
+    """tool_choice auto (the default with tools): the tools reach the prompt, and the answer is text or calls
+    that validate; never a malformed call."""
+    with_tools, _ = create(t, tools=TOOLS, max_tokens=1)
+    without, _ = create(t, max_tokens=1)
+    expect(with_tools["usage"]["prompt_tokens"] > without["usage"]["prompt_tokens"] + 20,
+           f"prompt tokens with tools {with_tools['usage']['prompt_tokens']}, without {without['usage']['prompt_tokens']}: "
+           "the tools were not described to the model")
     for seed in (1, 2, 3, 4):
         _, parsed = create(t, tools=TOOLS, parallel_tool_calls=False, temperature=1.0, seed=seed)
         choice = parsed.choices[0]
@@ -154,6 +164,14 @@ def history(t: Target) -> None:
     expect(body["usage"]["prompt_tokens"] > short["usage"]["prompt_tokens"],
            "the call and its result did not lengthen the prompt: history ignored")
     expect(isinstance(parsed.choices[0].message.content, str), "no answer after the tool result")
+    # what each part says reaches the prompt: 40 more words in the result, and in the call's arguments
+    longer_result = [*turns[:2], {**turns[2], "content": json.dumps({"temperature": 21, "sky": "sunny " * 41})}]
+    longer_call = [*turns[:1], {**turns[1], "tool_calls": [{**call, "function": {
+        "name": "get_weather", "arguments": json.dumps({"city": "Paris " * 41, "unit": "celsius"})}}]}, turns[2]]
+    for what, messages in (("the tool result", longer_result), ("the call's arguments", longer_call)):
+        longer, _ = create(t, messages=messages, tools=TOOLS, tool_choice="none", max_tokens=1)
+        grew = longer["usage"]["prompt_tokens"] - body["usage"]["prompt_tokens"]
+        expect(grew >= 30, f"40 more words in {what} added {grew} prompt tokens: its content does not reach the prompt")
 
 
 @case("tools.unknown_named", R, "errors", "openai")

@@ -27,6 +27,15 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class Device:
+    """A GPU llama.cpp can offload layers to, as ggml describes it (hearth/engine/devices.py)."""
+
+    name: str
+    free: int  # bytes of memory free now
+    total: int
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     role: str  # system | user | assistant
     content: str
@@ -235,8 +244,10 @@ class EngineConfig:
     n_ctx: int = 4096  # context ceiling of one sequence
     n_threads: int | None = None  # default: all cores
     n_parallel: int | None = None  # sequences decoded together; default chosen from cores and context
+    n_slots: int | None = None  # KV streams, running and cached (at least n_parallel + 1); default from memory
     max_queue: int = 64  # requests waiting beyond the running ones; more get Overloaded
     verbose: bool = False  # llama.cpp's own logs
+    n_gpu_layers: int = 0  # layers offloaded to a GPU (llama.cpp's n_gpu_layers; hearth/models/fit.py decides)
 
 
 class Engine(Protocol):
@@ -299,6 +310,12 @@ class WrongModelType(EngineError):
 @dataclass
 class ModelLoadFailed(EngineError):
     """500 model_load_failed: llama.cpp could not load a model file (a fault of the file, logged)."""
+
+
+@dataclass
+class ModelDoesNotFit(EngineError):
+    """400 model_does_not_fit: with its KV cache, a model needs more host RAM or GPU memory than is free
+    (hearth/models/fit.py; the message names both figures)."""
 
 
 @dataclass

@@ -68,7 +68,7 @@ class EmbeddingEngine(Steppable):
         from hearth.engine.model import Model
 
         cfg = self.config
-        model = Model(cfg.model_path, verbose=cfg.verbose)
+        model = Model(cfg.model_path, verbose=cfg.verbose, n_gpu_layers=cfg.n_gpu_layers)
         self.n_batch = max(self.n_pack, min(model.n_ctx_train or self.n_pack, 8192))
         try:
             p = L.llama_context_default_params()

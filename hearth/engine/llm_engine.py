@@ -51,7 +51,7 @@ def plan_slots(config: EngineConfig, kv_bytes_per_token: int) -> tuple[int, int]
     per_stream = config.n_ctx * kv_bytes_per_token
     fit = max(2, KV_BUDGET // max(1, per_stream))
     n_parallel = config.n_parallel or max(1, min(4 * cores, 16, fit - 1))
-    n_slots = max(n_parallel + 1, min(2 * n_parallel, fit))
+    n_slots = max(n_parallel + 1, config.n_slots or min(2 * n_parallel, fit))
     return n_parallel, n_slots
 
 
@@ -85,7 +85,7 @@ class LlamaEngine(Steppable):
         import llama_cpp as L
 
         cfg = self.config
-        model = Model(cfg.model_path, verbose=cfg.verbose)
+        model = Model(cfg.model_path, verbose=cfg.verbose, n_gpu_layers=cfg.n_gpu_layers)
         p = model.ptr
         head_dim = model.n_embd // max(1, L.llama_model_n_head(p))
         per_token = 2 * 2 * L.llama_model_n_layer(p) * L.llama_model_n_head_kv(p) * head_dim

@@ -46,10 +46,11 @@ def init_backend(verbose: bool) -> None:
 FALLBACK_STOPS = ("<|im_end|>", "<|im_start|>")
 
 class Model:
-    def __init__(self, path: str, verbose: bool = False):
+    def __init__(self, path: str, verbose: bool = False, n_gpu_layers: int = 0):
         gguf.check(path)  # a clear error for a bad file, before llama.cpp sees it
         init_backend(verbose)
         params = L.llama_model_default_params()
+        params.n_gpu_layers = n_gpu_layers  # the default offloads every layer (-1); the registry's fit decides
         self.ptr = L.llama_model_load_from_file(os.fsencode(path), params)
         if not self.ptr:
             raise RuntimeError(f"llama.cpp could not load {path} (an architecture it does not know, or tensors it "

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from hearth.engine.api import Engine, EngineConfig, LoadState, ModelInfo, ModelLoadFailed, ModelNotLoaded, Overloaded
+from hearth.models import fit
 from hearth.models.catalog import CatalogEntry
 from hearth.models.hooks import Hooks
 
@@ -59,8 +60,10 @@ class LoadDefaults:
     n_ctx: int = 4096
     n_threads: int | None = None
     n_parallel: int | None = None
+    n_slots: int | None = None  # KV streams (EngineConfig.n_slots); None: the engine's default
     max_queue: int = 64
     verbose: bool = False
+    gpu_layers: str | int = "auto"  # hearth/models/fit.py: auto | max | off | a count of layers
 
 
 @dataclass(eq=False)
@@ -79,6 +82,7 @@ class Instance:
     loaded: asyncio.Event = field(default_factory=asyncio.Event)  # set when the load ended, either way
     error: str | None = None
     started: bool = False  # its load has begun (a startup load may wait for the one before it)
+    placement: fit.Placement = fit.CPU_ONLY  # where its layers went (GPU memory or host RAM)
 
     @property
     def type(self) -> str:
@@ -117,8 +121,9 @@ class Lifecycle:
     """The loaded instances and their loads, unloads, evictions and TTLs (the Registry routes over them)."""
 
     def __init__(self, *, factory: EngineFactory = default_factory, defaults: LoadDefaults = LoadDefaults(),
-                 max_loaded: int | None = None, hooks: Hooks | None = None):
+                 max_loaded: int | None = None, hooks: Hooks | None = None, place=fit.place_file):
         self.factory = factory
+        self.place = place  # (path, type, n_ctx, n_parallel, gpu_layers) -> fit.Placement, or ModelDoesNotFit
         self.defaults = defaults
         self.max_loaded = max_loaded
         self.hooks = hooks or Hooks()  # create_app sets the app's telemetry here
@@ -128,6 +133,7 @@ class Lifecycle:
         self._durations: dict[str, float] = {}  # key -> seconds its last load took
         self._tasks: set[asyncio.Task] = set()
         self._ticker: asyncio.Task | None = None
+        self.ticks = 0  # idle/TTL checks done (tests wait on it instead of sleeping)
 
     async def start(self, startup: list[tuple[CatalogEntry, str | None]] = ()) -> None:
         """Begin loading the startup models (in the background, one after the other) and watching TTLs."""
@@ -148,18 +154,23 @@ class Lifecycle:
 
     # loading -----------------------------------------------------------------------------------
     def start_load(self, entry: CatalogEntry, *, context_length: int | None = None, ttl: float | None = None,
-                   instance_id: str | None = None, after: Instance | None = None) -> Instance:
-        """Registers the instance (LOADING) before anything awaits: every later request finds it."""
-        evict = self._make_room()
-        n_ctx = context_length or self.defaults.n_ctx
+                   instance_id: str | None = None, after: Instance | None = None,
+                   gpu_layers: str | int | None = None) -> Instance:
+        """Registers the instance (LOADING) before anything awaits: every later request finds it. Raises
+        ModelDoesNotFit when it would not fit in host RAM or GPU memory, Overloaded when nothing can be evicted."""
+        d = self.defaults
+        n_ctx = context_length or d.n_ctx
         if entry.max_context_length and context_length is None:
             n_ctx = min(n_ctx, entry.max_context_length)
+        placement = self.place(entry.path, entry.type, n_ctx, d.n_parallel,
+                               d.gpu_layers if gpu_layers is None else gpu_layers)
+        evict = self._make_room()
         iid = instance_id or self._new_id(entry.key)
-        d = self.defaults
         config = EngineConfig(model_path=str(entry.path), model_id=iid, n_ctx=n_ctx, n_threads=d.n_threads,
-                              n_parallel=d.n_parallel, max_queue=d.max_queue, verbose=d.verbose)
+                              n_parallel=d.n_parallel, n_slots=d.n_slots, max_queue=d.max_queue, verbose=d.verbose,
+                              n_gpu_layers=placement.gpu_layers)
         inst = Instance(id=iid, entry=entry, engine=self.factory(entry.type, config), context_length=n_ctx, ttl=ttl,
-                        expected_load_seconds=self._expected_load_seconds(entry))
+                        expected_load_seconds=self._expected_load_seconds(entry), placement=placement)
         self.instances[iid] = inst
         self._spawn(self._load(inst, evict, after))
         return inst
@@ -270,6 +281,7 @@ class Lifecycle:
         """Idle TTLs: an instance idle (nothing running or queued) for its TTL is unloaded."""
         while True:
             await asyncio.sleep(TICK)
+            self.ticks += 1
             now = time.monotonic()
             for inst in list(self.instances.values()):
                 if inst.state is not State.READY:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hearth import gguf
 from hearth.engine.api import ModelInfo, ModelLoadFailed, ModelLoading, ModelNotLoaded, WrongModelType
+from hearth.models import fit
 from hearth.models.catalog import Catalog, CatalogEntry
 from hearth.models.lifecycle import EMBEDDING, LLM, EngineFactory, Instance, Lifecycle, LoadDefaults, State, \
     default_factory
@@ -30,6 +31,7 @@ class Snapshot:
     state: str  # "ready" when any model serves, else "loading" when one loads, else "empty"
     default_id: str | None  # the model requests go to by default (the newest chat model), loading or not
     default: ModelInfo | None  # that model, once ready
+    offload: str | None  # where its layers went: "CPU" or "GPU n/N layers (device, size)"
     stats: dict  # every engine's counters, summed
     load_error: str | None  # why the latest failed load failed
 
@@ -37,8 +39,8 @@ class Snapshot:
 class Registry(Lifecycle):
     def __init__(self, catalog: Catalog, *, factory: EngineFactory = default_factory,
                  defaults: LoadDefaults = LoadDefaults(), jit_ttl: float | None = 3600.0,
-                 max_loaded: int | None = None, strict: bool = False):
-        super().__init__(factory=factory, defaults=defaults, max_loaded=max_loaded)
+                 max_loaded: int | None = None, strict: bool = False, place=fit.place_file):
+        super().__init__(factory=factory, defaults=defaults, max_loaded=max_loaded, place=place)
         self.catalog = catalog
         self.jit_ttl = jit_ttl
         self.strict = strict
@@ -133,12 +135,13 @@ class Registry(Lifecycle):
             raise ModelLoadFailed(f"Loading the model '{entry.key}' failed: {why}")
         return self.start_load(entry, ttl=self.jit_ttl if ttl is None else ttl)
 
-    def load(self, key: str, *, context_length: int | None = None, ttl: float | None = None) -> Instance:
+    def load(self, key: str, *, context_length: int | None = None, ttl: float | None = None,
+             gpu_layers: str | int | None = None) -> Instance:
         """Start loading a new instance of a catalog model (POST /api/v1/models/load); await `wait_loaded`."""
         entry = self.find(key)
         if entry is None:
             raise ModelNotLoaded(f"No model with key '{key}' is on disk (GET /api/v1/models lists them).")
-        return self.start_load(entry, context_length=context_length, ttl=ttl)
+        return self.start_load(entry, context_length=context_length, ttl=ttl, gpu_layers=gpu_layers)
 
     # views ------------------------------------------------------------------------------------
     def loaded(self) -> list[Instance]:
@@ -169,6 +172,7 @@ class Registry(Lifecycle):
             state="ready" if State.READY in states else "loading" if State.LOADING in states else "empty",
             default_id=default.id if default is not None else None,
             default=default.engine.model if default is not None and default.state is State.READY else None,
+            offload=default.placement.describe() if default is not None else None,
             stats=total,
             load_error=max(self.failed.values())[1] if self.failed else None,
         )

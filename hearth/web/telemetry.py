@@ -152,7 +152,7 @@ class Telemetry(Hooks):
             return self.snapshot()
         except Exception:  # a scrape must never fail because a model is mid-change
             log.exception("the registry's snapshot failed")
-            return Snapshot("empty", None, None, {}, None)
+            return Snapshot(state="empty", default_id=None, default=None, offload=None, stats={}, load_error=None)
 
     def status(self) -> dict:
         snap = self._snapshot()
@@ -162,7 +162,7 @@ class Telemetry(Hooks):
         if model is not None or state == "loading":
             mid = model.id if model is not None else snap.default_id or "(loading)"
             models.append({"id": mid, "state": state, "n_ctx": model.n_ctx if model is not None else None,
-                           "load_seconds": self.load_seconds.get(mid)})
+                           "load_seconds": self.load_seconds.get(mid), "offload": snap.offload})
         return {
             "version": self.version,
             "state": state,

@@ -29,7 +29,7 @@ def test_page_loads_with_status_and_no_console_errors(page, origin):
     page.wait_for_selector("#status-text:has-text('Ready')")
     assert page.text_content("#api-url") == f"{origin}/v1"
     model = httpx.get(f"{origin}/v1/models").json()["data"][0]["id"]
-    assert page.text_content("#status-text") == f"Ready · {model}"
+    assert page.text_content("#status-text") == f"Ready · {model} · CPU"  # where its layers run
     assert page.input_value("#model") == model
     assert page.text_content("#version") == httpx.get(f"{origin}/status").json()["version"]
     row = page.locator(f"#models tr[data-key='{model}']")

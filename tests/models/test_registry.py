@@ -34,6 +34,7 @@ class HeldEngine:
         self.closed, self.state = True, api.LoadState.EMPTY
 
     def stats(self):
+        self.asked = getattr(self, "asked", 0) + 1  # the registry asks whether it is busy
         return {"outstanding": self.outstanding}
 
     async def submit(self, prompt, params):
@@ -77,6 +78,20 @@ async def started(made: list) -> HeldEngine:
     raise AssertionError("the load never started")
 
 
+async def until(condition, what: str, timeout: float = 10) -> None:
+    """Wait for a state (a hang guard, not a timing assertion)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"never happened: {what}"
+        await asyncio.sleep(0.005)
+
+
+async def ticks(reg: Registry, n: int) -> None:
+    """Until the registry has run n more idle/TTL checks."""
+    start = reg.ticks
+    await until(lambda: reg.ticks >= start + n, f"{n} ticks")
+
+
 async def loaded(reg: Registry, key: str, made: list, **kw) -> lifecycle.Instance:
     inst = reg.load(key, **kw)
     (await started(made)).finish_load()
@@ -90,11 +105,11 @@ async def test_concurrent_first_requests_load_once_and_wait_honestly(make_regist
         with pytest.raises(api.ModelLoading) as exc:
             reg.use("alpha")
         errors.append(exc.value)
-    await asyncio.sleep(0.05)
+    await started(made)
     assert len(made) == 1 and made[0].state is api.LoadState.LOADING  # one load for eight requests
     assert all(0 < e.retry_after < 10 for e in errors)
     made[0].finish_load()
-    await asyncio.sleep(0.1)
+    await until(lambda: reg.state_of("alpha") == "ready", "the load completes")
     with reg.use("alpha") as model:
         assert model.id == "alpha" and model.type == "llm"
     assert reg.counters["loads"] == 1 and len(made) == 1
@@ -115,7 +130,7 @@ async def test_routing_rules(make_registry, made):
     with pytest.raises(api.ModelLoading):
         reg.use("anything", "embedding")  # none loaded: the embedding model on disk loads just in time
     (await started(made)).finish_load()
-    await asyncio.sleep(0.1)
+    await until(lambda: reg.state_of("text-embedding-minilm") == "ready", "the embedding model loads")
     for name in ("anything", "alpha", "text-embedding-minilm"):
         with reg.use(name, "embedding") as model:
             assert model.id == "text-embedding-minilm"
@@ -135,13 +150,14 @@ async def test_strict_models_404s_unknown_names(make_registry, made):
 async def test_idle_ttl_unloads_and_work_keeps_a_model(make_registry, made):
     reg = await make_registry()
     busy = await loaded(reg, "alpha", made, ttl=0.1)
-    idle = await loaded(reg, "beta", made, ttl=0.1)
     busy.engine.outstanding = 1  # a request running (or queued) keeps it loaded past its TTL
-    await asyncio.sleep(0.4)
-    assert [i.id for i in reg.loaded()] == ["alpha"] and idle.engine.closed
+    idle = await loaded(reg, "beta", made, ttl=0.1)
+    await until(lambda: idle.engine.closed, "the idle model's TTL unloads it")
+    await ticks(reg, 10)  # 0.2 s of checks: twice its TTL
+    assert [i.id for i in reg.loaded()] == ["alpha"] and not busy.engine.closed
     busy.engine.outstanding = 0
-    await asyncio.sleep(0.4)
-    assert reg.loaded() == [] and busy.engine.closed
+    await until(lambda: busy.engine.closed, "once idle, its TTL unloads it")
+    assert reg.loaded() == []
     assert reg.counters["ttl_unloads"] == 2
 
 
@@ -151,8 +167,9 @@ async def test_jit_ttl_from_the_request_then_the_default(make_registry, made):
         with pytest.raises(api.ModelLoading):
             reg.use(name, ttl=ttl)
         (await started(made)).finish_load()
-    await asyncio.sleep(0.4)
-    assert [i.id for i in reg.loaded()] == ["beta"]
+    await until(lambda: made[0].closed, "alpha's TTL, the server's jit_ttl, unloads it")
+    await ticks(reg, 10)  # twice that TTL
+    assert [i.id for i in reg.loaded()] == ["beta"]  # the request's own TTL, 60 s, keeps beta
 
 
 async def test_eviction_takes_the_least_recently_used_idle_model_only(make_registry, made):
@@ -187,7 +204,8 @@ async def test_unload_waits_for_running_requests(make_registry, made):
     with reg.use("alpha") as request:
         await request.submit([None], [None])  # admitted: the engine holds it from now on
     unload = asyncio.ensure_future(reg.unload("alpha"))
-    await asyncio.sleep(0.1)
+    asked = getattr(made[0], "asked", 0)
+    await until(lambda: made[0].asked >= asked + 5, "the unload asks, again and again, whether it is busy")
     assert not unload.done() and not made[0].closed  # its request still runs
     assert [i.id for i in reg.loaded()] == ["beta"]  # but it is out of routing and /v1/models at once
     with reg.use("anything") as model:
@@ -204,7 +222,7 @@ async def test_a_failed_load_is_reported_not_retried_by_every_request(make_regis
     with pytest.raises(api.ModelLoading):
         reg.use("alpha")
     (await started(made)).state = api.LoadState.FAILED
-    await asyncio.sleep(0.1)
+    await until(lambda: reg.counters["load_failures"] == 1, "the load fails")
     with pytest.raises(api.ModelLoadFailed):
         reg.use("alpha")
     assert len(made) == 1 and reg.loaded() == []

@@ -179,6 +179,9 @@ def test_management_errors(srv):
     assert r.status_code == 404 and r.json()["error"]["param"] == "instance_id"
     r = httpx.post(f"{srv.origin}/api/v1/models/load", json={"model": "second", "context_length": 10**6})
     assert r.status_code == 422 and r.json()["error"]["param"] == "context_length"
+    for bad in ("most", -1, 1.5):
+        r = httpx.post(f"{srv.origin}/api/v1/models/load", json={"model": "second", "gpu_layers": bad})
+        assert r.status_code in (400, 422) and r.json()["error"]["param"] == "gpu_layers", (bad, r.text)
     r = httpx.post(f"{srv.url}/chat/completions", json={"model": "text-embedding-minilm", "max_tokens": 2, **CHAT})
     assert r.status_code == 400 and "embedding model" in r.json()["error"]["message"]
     assert r.json()["error"]["param"] == "model"
@@ -194,11 +197,12 @@ def test_cli_ls_ps_load_unload(srv):
     listing = hearth("ls")
     assert re.search(r"^smollm2-135m-instruct\s+135M\s+llama\s+98\.4 MB\s+8192\s+LOADED$", listing, re.M)
     assert re.search(r"^text-embedding-minilm\s", listing, re.M)
-    assert "Loaded second as 'second'" in hearth("load", "second", "--ttl", "600", "--context-length", "256")
+    assert "Loaded second as 'second'" in hearth("load", "second", "--ttl", "600", "--context-length", "256",
+                                                 "--gpu-layers", "max")  # no GPU in a CPU build: all on the CPU
     ps = hearth("ps")
-    assert re.search(r"^second\s+second\s+llm\s+256\s", ps, re.M)
-    assert {"identifier": "second", "key": "second", "type": "llm", "context_length": 256, "parallel": 4} \
-        in json.loads(hearth("ps", "--json"))
+    assert re.search(r"^second\s+second\s+llm\s+256\s.*\sCPU$", ps, re.M)
+    assert {"identifier": "second", "key": "second", "type": "llm", "context_length": 256, "parallel": 4,
+            "gpu_layers": 0, "offload": "CPU"} in json.loads(hearth("ps", "--json"))
     assert "Unloaded 'second'." in hearth("unload", "second")
     assert hearth("unload", "--all").startswith("Unloaded ")
     assert "No models are loaded" in hearth("ps") and loaded_ids(srv) == []

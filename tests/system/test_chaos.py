@@ -57,15 +57,16 @@ def assert_serving(port: int) -> None:
 def assert_freed(engine, before: dict, cancelled: int) -> None:
     s = idle(engine)
     assert (s["running"], s["waiting"], s["outstanding"], s["kv_tokens_running"]) == (0, 0, 0, 0), s
-    assert s["cancelled"] - before["cancelled"] >= cancelled, s
+    assert s["cancelled"] - before["cancelled"] == cancelled, s  # exactly the sequences the test cut
 
 
 def test_disconnect_during_prefill(live):
     port, engine = live
     before = engine.stats()
     sock = raw_request(port, "/completions", {"model": "m", "prompt": LONG_PROMPT, "max_tokens": 200})
-    deadline = time.monotonic() + 60
-    while engine.stats()["running"] == 0 and time.monotonic() < deadline:  # admitted: the prefill is under way
+    deadline = time.monotonic() + 240  # a hang guard: a machine 20x oversubscribed admits it late, not never
+    while engine.stats()["running"] == 0:  # admitted: the prefill is under way
+        assert time.monotonic() < deadline, f"the request was never admitted: {engine.stats()}"
         time.sleep(0.005)
     sock.close()
     assert_freed(engine, before, cancelled=1)

@@ -61,8 +61,8 @@ class HeldLoads:
         held = self
 
         class HeldModel(model_module.Model):
-            def __init__(self, path: str, verbose: bool = False):
-                super().__init__(path, verbose)
+            def __init__(self, path: str, *args, **kwargs):
+                super().__init__(path, *args, **kwargs)
                 for name, gate in list(held.gates.items()):
                     if name in path:
                         held.entered[name].set()

@@ -89,7 +89,7 @@ def test_model_too_large_for_memory(tmp_path):
                                                "llama.embedding_length": 4096, "llama.attention.head_count": 32},
                       [("token_embd.weight", [4096, 16 << 20])], sparse=True)
     line = one_line_failure(serve("--model", str(huge), "--port", str(free_port())))
-    assert "needs about 260.0 GB of memory" in line and "is available" in line
+    assert "needs 260.0 GB of host RAM" in line and "available)" in line and "--ctx-size" in line
 
 
 def test_a_gguf_llama_cpp_cannot_load_exits_1_after_the_bind(tmp_path):

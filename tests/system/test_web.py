@@ -109,7 +109,8 @@ async def test_status_while_loading_names_the_model_being_loaded():
     status = (await ask(FakeEngine(state=api.LoadState.LOADING), "GET", "/status",
                         app_options={"key": "Some-Model.Q4_1"})).json()
     assert status["state"] == "loading"
-    assert status["models"] == [{"id": "Some-Model.Q4_1", "state": "loading", "n_ctx": None, "load_seconds": None}]
+    assert status["models"] == [{"id": "Some-Model.Q4_1", "state": "loading", "n_ctx": None, "load_seconds": None,
+                                 "offload": "CPU"}]
 
 
 def test_page_and_docs_are_served_from_the_package(server):
@@ -178,6 +179,7 @@ def test_text_log_and_banner_of_the_shared_server(server):
     log = (ROOT / f".pytest_cache/server-{port}.log").read_text()
     assert f"is listening on http://127.0.0.1:{port}" in log
     assert f"page     http://127.0.0.1:{port}/ " in log and "stop     Ctrl+C" in log
+    assert "runs on  CPU" in log  # a CPU build of llama.cpp: no layer offloaded
     assert re.search(r"hearth: model \S+ ready in [0-9.]+ s", log)
     rid = r.headers["x-request-id"]
     line = next(line for line in log.splitlines() if rid in line)

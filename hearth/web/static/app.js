@@ -80,7 +80,8 @@ async function pollStatus() {
   try {
     const s = await getJSON("/status");
     const model = s.models[0];
-    if (s.state === "ready") showServerState("ready", `Ready · ${s.models.map((m) => m.id).join(", ") || "no model"}`);
+    const runsOn = model && model.offload ? ` · ${model.offload}` : "";
+    if (s.state === "ready") showServerState("ready", `Ready · ${s.models.map((m) => m.id).join(", ") || "no model"}${runsOn}`);
     else if (s.state === "loading") showServerState("loading", `Loading ${model ? model.id : "model"}…`);
     else showServerState("down", s.state === "failed" ? "Model failed to load" : "No model loaded");
     $("version").textContent = s.version;
