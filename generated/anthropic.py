@@ -270,7 +270,21 @@ class ContentBlockParam(BaseModel):
     `text`; `tool_use` (an earlier answer's call: id, name, input); `tool_result` (tool_use_id, content, is_error); `thinking` / `redacted_thinking` (not shown to the model again); `image` and `document` get a 400 (no vision model).
     """
 
-    type: str = Field(..., examples=['text'])
+    type: Literal[
+        'text',
+        'image',
+        'document',
+        'tool_use',
+        'tool_result',
+        'thinking',
+        'redacted_thinking',
+        'server_tool_use',
+        'web_search_tool_result',
+        'web_fetch_tool_result',
+        'code_execution_tool_result',
+        'container_upload',
+        'search_result',
+    ] = Field(..., examples=['text'])
     text: str | None = None
     id: str | None = None
     name: str | None = None

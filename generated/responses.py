@@ -35,8 +35,19 @@ class ResponseContentPart(BaseModel):
     `input_text` / `output_text` / `summary_text` / `reasoning_text` parts carry `text`; images and files get a 400 (no vision model).
     """
 
-    type: str = Field(..., examples=['input_text'])
+    type: Literal[
+        'input_text',
+        'output_text',
+        'text',
+        'summary_text',
+        'reasoning_text',
+        'refusal',
+        'input_image',
+        'input_file',
+        'input_audio',
+    ] = Field(..., examples=['input_text'])
     text: str | None = None
+    refusal: str | None = None
 
 
 class CustomToolFormat(BaseModel):
@@ -330,7 +341,37 @@ class ResponseInputItem(BaseModel):
     One input item. A message ({role, content}, `type` message or absent); a `function_call` or `custom_tool_call` an earlier response made; its `function_call_output` / `custom_tool_call_output`; a `reasoning` item (its text is not shown to the model again); an `item_reference` to a stored item. Items of built-in tools Hearth does not run (`web_search_call`, ...) are accepted and left out.
     """
 
-    type: str | None = Field(None, examples=['message'])
+    type: (
+        Literal[
+            'message',
+            'function_call',
+            'function_call_output',
+            'custom_tool_call',
+            'custom_tool_call_output',
+            'reasoning',
+            'item_reference',
+            'web_search_call',
+            'file_search_call',
+            'image_generation_call',
+            'code_interpreter_call',
+            'computer_call',
+            'computer_call_output',
+            'local_shell_call',
+            'local_shell_call_output',
+            'shell_call',
+            'shell_call_output',
+            'apply_patch_call',
+            'apply_patch_call_output',
+            'mcp_call',
+            'mcp_list_tools',
+            'mcp_approval_request',
+            'mcp_approval_response',
+            'tool_search_call',
+            'tool_search_output',
+            'compaction',
+        ]
+        | None
+    ) = Field(None, examples=['message'])
     id: str | None = None
     role: Literal['user', 'assistant', 'system', 'developer'] | None = None
     content: ResponseMessageContent | None = None

@@ -127,10 +127,7 @@ async def _collect(request: Request) -> dict:
 
 
 async def count_tokens(body: dict):
-    """The prompt's length in tokens: rendered and tokenized as `create` would, admitted only to be
-    cancelled at once (nothing is evaluated)."""
+    """The prompt's length in tokens, as `create` would take it (common.count_prompt)."""
     p = await plan(body)
-    with common.request(body["model"]) as request:
-        await common.submit(request, [prompt(p)], [api.SamplingParams(max_tokens=1)], "messages")
-    request.cancel()
-    return JSONResponse(common.dump(MessageTokensCount(input_tokens=request.prompt_tokens)))
+    count = await common.count_prompt(body["model"], prompt(p), "messages")
+    return JSONResponse(common.dump(MessageTokensCount(input_tokens=count)))

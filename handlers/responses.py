@@ -298,11 +298,7 @@ async def input_items(response_id: str, limit: int = 20, order: str = "desc", af
 
 
 async def input_tokens(body: dict):
-    """The prompt's length in tokens: the request is rendered and tokenized as `create` would, and
-    admitted only to be cancelled at once (nothing is evaluated)."""
+    """The prompt's length in tokens, as `create` would take it (common.count_prompt)."""
     p = await plan(body)
-    with common.request(body.get("model") or "default") as request:
-        await common.submit(request, [p.prompt], [api.SamplingParams(max_tokens=1)], "input")
-    request.cancel()
-    return JSONResponse(common.dump(InputTokensResponse(object="response.input_tokens",
-                                                        input_tokens=request.prompt_tokens)))
+    count = await common.count_prompt(body.get("model") or "default", p.prompt, "input")
+    return JSONResponse(common.dump(InputTokensResponse(object="response.input_tokens", input_tokens=count)))

@@ -88,6 +88,27 @@ REFUSED = {
     **{(op, 400, "invalid_value", "response_format"): "a JSON schema feature the grammar cannot enforce "
        "(docs/architecture.md's error table)" for op in (CHAT, COMPLETIONS)},
 }
+RESPONSES, INPUT_TOKENS = "POST /v1/responses", "POST /v1/responses/input_tokens"
+MESSAGES, COUNT_TOKENS = "POST /v1/messages", "POST /v1/messages/count_tokens"
+REFUSED.update({
+    **{(op, 400, "missing_required_parameter", None): "what the schema cannot require: an input (unless continuing a "
+       "stored response), a function or custom tool's name, a call item's call_id" for op in (RESPONSES, INPUT_TOKENS)},
+    **{(op, 400, "previous_response_not_found", "previous_response_id"): "an id that is not stored (random strings)"
+       for op in (RESPONSES, INPUT_TOKENS)},
+    **{(op, 400, "invalid_value", None): "what the schema leaves open (docs/api.md): a message item's role, tool_choice "
+       "naming a tool not among tools, a custom tool's grammar that does not compile, a schema feature the grammar "
+       "cannot enforce, two tools of one name" for op in (RESPONSES, INPUT_TOKENS)},
+    **{(op, 400, "unsupported_content", None): "images and files: no vision model is loaded" for op in (RESPONSES, INPUT_TOKENS)},
+    (RESPONSES, 400, "unsupported_parameter", None): "background: true and conversation (docs/api.md)",
+    (RESPONSES, 400, "context_length_exceeded", None): "an input longer than the fuzz server's 512-token context",
+    **{(op, 404, "response_not_found", None): "an id that is not stored (random strings)" for op in (
+        "GET /v1/responses/{response_id}", "DELETE /v1/responses/{response_id}",
+        "GET /v1/responses/{response_id}/input_items")},
+    **{(op, 400, None, None): "Anthropic's errors carry no code: the checks Anthropic's API makes too, which the schema "
+       "leaves open (a block for its role, an image, tool_choice naming a tool not among tools, stop_sequences beside "
+       "tools, a schema feature the grammar cannot enforce) and, for create, a prompt over the fuzz server's "
+       "512-token context" for op in (MESSAGES, COUNT_TOKENS)},
+})
 # Refusals that are not by design: the spec allows what the handler refuses (the spec should say it). Failures,
 # matched before REFUSED, so that a broad entry above cannot hide them.
 SPEC_GAPS = ("needs a `json_schema` object",)

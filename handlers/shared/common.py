@@ -41,6 +41,21 @@ async def submit(request: Request, prompts: list[api.Prompt], params: list[api.S
         raise from_engine(exc, param) from None
 
 
+async def count_prompt(model: str, prompt: api.Prompt, param: str) -> int:
+    """The prompt's length in tokens, as a request for `model` would take it: rendered and tokenized by
+    the engine, admitted only to be cancelled at once (nothing is evaluated). A prompt over the context
+    is counted too (the count endpoints answer it; only generating refuses it)."""
+    with request(model) as req:
+        try:
+            await req.submit([prompt], [api.SamplingParams(max_tokens=1)])
+        except api.ContextLengthExceeded as exc:
+            return exc.prompt_tokens
+        except api.EngineError as exc:
+            raise from_engine(exc, param) from None
+    req.cancel()
+    return req.prompt_tokens
+
+
 def system_fingerprint(m: api.ModelInfo | None) -> str:
     """OpenAI's "backend configuration" id, as a string (strict clients reject null): the model that
     answered (id, file time, context ceiling). It changes when a different model or configuration serves."""
