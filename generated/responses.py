@@ -18,6 +18,14 @@ class ErrorResponse(BaseModel):
     error: Error
 
 
+class DeleteNotFound(BaseModel):
+    error: Error
+    message: str
+    type: str
+    param: str | None = Field(...)
+    code: str | None = Field(...)
+
+
 class StreamOptions(BaseModel):
     include_obfuscation: bool | None = None
     """

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import uuid
 
-from connexion import context
 from starlette.responses import JSONResponse
 
 from generated.anthropic import CreateMessageRequest, Message, MessageTokensCount
 from handlers import messages_convert as mc
-from handlers.shared import common, reasoning, structured
+from handlers.shared import choices, common, reasoning, structured
 from handlers.shared.named_sse import NamedEventStream
 from hearth import limits
 from hearth.engine import api
-from hearth.errors import ApiError, anthropic, from_engine, internal
+from hearth.errors import ApiError, anthropic
 from hearth.models.request import FAILED, Request
 
 DEFAULT_TEMPERATURE = 1.0  # Anthropic's
@@ -63,12 +62,6 @@ def _usage(request: Request) -> dict:
             "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached}
 
 
-def _failure(error: api.EngineError | None) -> ApiError:
-    if error is None or isinstance(error, api.GenerationFailed):
-        return internal(api.GenerationFailed("the engine failed a message"))
-    return from_engine(error, "messages")
-
-
 def _feed(blocks: mc.Blocks, thought: str, d) -> list[dict]:
     events = blocks.thinking(thought)
     events += blocks.text(d.text)
@@ -95,7 +88,7 @@ async def _events(request: Request):
     yield {"type": "ping"}
     async for thought, d in reasoning.split(request):
         if d.finish_reason == FAILED:
-            yield {"type": "error", "error": anthropic(_failure(d.error))[1]["error"]}
+            yield {"type": "error", "error": anthropic(choices.failure(d.error, "messages"))[1]["error"]}
             return
         for e in _feed(blocks, thought, d):
             yield e
@@ -109,19 +102,10 @@ async def _events(request: Request):
 
 
 async def _collect(request: Request) -> dict:
-    blocks, result = mc.Blocks(), {}
-
-    async def gather() -> None:
-        async for thought, d in reasoning.split(request):
-            if d.finish_reason == FAILED:
-                raise _failure(d.error)
-            _feed(blocks, thought, d)
-            if d.finish_reason:
-                blocks.finish()
-                result["stop_reason"] = mc.STOP_REASONS.get(d.finish_reason, "end_turn")
-
-    await common.until_done_or_disconnect(gather, context.receive, request)
-    message = _message(request.id, blocks.content, result["stop_reason"], _usage(request))
+    blocks = mc.Blocks()
+    finish_reason = await choices.run_split(request, lambda thought, d: _feed(blocks, thought, d), "messages")
+    blocks.finish()
+    message = _message(request.id, blocks.content, mc.STOP_REASONS.get(finish_reason, "end_turn"), _usage(request))
     Message.model_validate(message)  # the spec's shape (a bug here is a 500 with a trace, not a bad body)
     return message
 

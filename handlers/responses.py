@@ -8,17 +8,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from connexion import context
 from starlette.responses import JSONResponse
 
 from generated.responses import CreateResponseRequest, DeletedResponse, InputTokensResponse, Response, ResponseItemList
 from handlers import responses_input as ri
 from handlers.responses_output import Builder, new_id, usage
-from handlers.shared import common, reasoning, structured
+from handlers.shared import choices, common, reasoning, structured
 from handlers.shared.named_sse import NamedEventStream
 from hearth import limits, store as response_store
 from hearth.engine import api
-from hearth.errors import ApiError, from_engine, internal, invalid_value
+from hearth.errors import ApiError, invalid_value
 from hearth.models.request import FAILED, Request
 
 LOGPROBS = "message.output_text.logprobs"
@@ -206,12 +205,6 @@ def _usage(request: Request) -> dict:
     return usage(request.prompt_tokens, request.completion_tokens, cached)
 
 
-def _failure(error: api.EngineError | None) -> ApiError:
-    if error is None or isinstance(error, api.GenerationFailed):
-        return internal(api.GenerationFailed("the engine failed a response"))
-    return from_engine(error, "input")
-
-
 def _feed(builder: Builder, thought: str, d) -> list[dict]:
     events = builder.text(thought, kind="reasoning")
     if thought and not d.text:
@@ -227,7 +220,7 @@ async def _events(builder: Builder, request: Request, save):
         yield e
     async for thought, d in reasoning.split(request):
         if d.finish_reason == FAILED:
-            error = _failure(d.error)
+            error = choices.failure(d.error, "input")
             code = "rate_limit_exceeded" if error.status == 503 else "server_error"
             for e in builder.fail(error.message, code)[0]:
                 yield e
@@ -242,18 +235,8 @@ async def _events(builder: Builder, request: Request, save):
 
 
 async def _collect(builder: Builder, request: Request, save) -> dict:
-    result: dict = {}
-
-    async def gather() -> None:
-        async for thought, d in reasoning.split(request):
-            if d.finish_reason == FAILED:
-                raise _failure(d.error)
-            _feed(builder, thought, d)
-            if d.finish_reason:
-                result["response"] = builder.finish(d.finish_reason, _usage(request))[1]
-
-    await common.until_done_or_disconnect(gather, context.receive, request)
-    response = _check(result["response"])
+    finish_reason = await choices.run_split(request, lambda thought, d: _feed(builder, thought, d), "input")
+    response = _check(builder.finish(finish_reason, _usage(request))[1])
     await save(response)
     return response
 
@@ -275,7 +258,10 @@ async def retrieve(response_id: str):
 
 async def delete(response_id: str):
     if not await _store().delete(response_id):
-        raise not_found(response_id)
+        # OpenAI's document gives this 404 its `Error` object unwrapped: the body carries both forms
+        error = not_found(response_id)
+        fields = {"message": error.message, "type": error.type, "param": error.param, "code": error.code}
+        return JSONResponse({"error": fields, **fields}, status_code=404)
     return JSONResponse(common.dump(DeletedResponse(id=response_id, object="response", deleted=True)))
 
 

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from connexion import context
 
 from handlers.shared import reasoning
 from handlers.shared.common import until_done_or_disconnect
 from hearth.engine import api
-from hearth.errors import from_engine, internal
-from hearth.models.request import FAILED, Request
+from hearth.errors import ApiError, from_engine, internal
+from hearth.models.request import FAILED, ChoiceDelta, Request
 
 
 @dataclass
@@ -22,6 +23,30 @@ class Collected:
     finish_reasons: list[str]
     usage: dict = field(default_factory=dict)
     reasonings: list[str] = field(default_factory=list)  # <think> text split out of `texts` (split_reasoning)
+
+
+def failure(error: api.EngineError | None, param: str) -> ApiError:
+    """What a failed choice answers: an engine failure is a 500 (logged); a queue timeout its 503."""
+    if error is None or isinstance(error, api.GenerationFailed):
+        return internal(api.GenerationFailed("the engine failed a request"))
+    return from_engine(error, param)
+
+
+async def run_split(request: Request, feed: Callable[[str, ChoiceDelta], object], param: str) -> str:
+    """Run a one-choice request to its end, feeding each (reasoning, delta) to `feed`; returns the finish
+    reason. A failed choice raises its error; the client's disconnect cancels the request."""
+    result: list[str] = []
+
+    async def gather() -> None:
+        async for thought, d in reasoning.split(request):
+            if d.finish_reason == FAILED:
+                raise failure(d.error, param)
+            feed(thought, d)
+            if d.finish_reason:
+                result.append(d.finish_reason)
+
+    await until_done_or_disconnect(gather, context.receive, request)
+    return result[0]
 
 
 async def collect(request: Request, prompt_tokens: int | None = None, split_reasoning: bool = False) -> Collected:

@@ -150,7 +150,7 @@ class City(BaseModel):
 
 
 def test_structured_output_with_parse(client):
-    m = client.messages.parse(model="any", max_tokens=80, output_format=City,
+    m = client.messages.parse(model="any", max_tokens=200, output_format=City, extra_body={"temperature": 0},
                               messages=[{"role": "user", "content": "Name a city in France."}])
     assert isinstance(m.parsed_output, City)
 
