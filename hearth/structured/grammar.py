@@ -38,6 +38,12 @@ STACK_BYTES = 256 << 20  # the compile thread's stack: virtual, only touched pag
 # three-field structured answer 28 -> 23). Fully compact separators saved ~2 tokens more but sent
 # SmolLM2 astray on a json_object completion (`{", ":123456...` to max_tokens). Strings keep their text.
 JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+# A free-form value (json_object, a schema that names no keys): the model chooses the keys, and forced onto
+# one line SmolLM2 lost its way there too (the same `{", ":1234...`); pretty-printed it found them. So its
+# layout stays free, but one line break (with its indentation) or one space at most between tokens.
+FREE_JSON_OPTIONS = {"whitespace_pattern": r"(\n {0,16}| )?"}
+_FIXED_SHAPE = frozenset({"properties", "$ref", "anyOf", "oneOf", "allOf", "items", "prefixItems", "enum", "const",
+                          "patternProperties"})
 
 
 def limits() -> LLParserLimits:
@@ -138,8 +144,11 @@ def _close_objects(node: Any, in_all_of: bool = False) -> Any:
 def _with_options(schema: Any) -> Any:
     schema = _close_objects(schema)
     if isinstance(schema, bool):
-        return {"x-guidance": JSON_OPTIONS} if schema else schema
-    return {**schema, "x-guidance": {**JSON_OPTIONS, **schema.get("x-guidance", {})}} if isinstance(schema, dict) else schema
+        return {"x-guidance": FREE_JSON_OPTIONS} if schema else schema
+    if not isinstance(schema, dict):
+        return schema
+    options = JSON_OPTIONS if _FIXED_SHAPE & set(schema) else FREE_JSON_OPTIONS
+    return {**schema, "x-guidance": {**options, **schema.get("x-guidance", {})}}
 
 
 def _validate(lark: str, param: str, what: str) -> str:

@@ -210,3 +210,10 @@ def test_parallel_calls_are_bounded(grammars, model):
         c.accept(tok)
     assert c.accepting
     assert not any(c.allows(t) for t in model.tokenize("\n<tool_call>", add_special=False)[:1])
+
+
+def test_a_free_form_object_keeps_its_layout_but_no_blank_lines(grammars, model):
+    """json_object (keys not fixed by a schema): pretty-printed is fine, one line break at a time."""
+    for text, ok in (('{\n  "a": 1,\n  "b": [1, 2]\n}', True), ('{"a": 1}', True), ('{\n\n  "a": 1', False)):
+        c = grammars.compile(G.json_object(), "response_format")
+        assert all(c.allows(t) and c.accept(t) for t in model.tokenize(text, add_special=False)) is ok, text
