@@ -297,6 +297,16 @@ def test_store_false_keeps_nothing(client):
         client.responses.retrieve(r.id)
 
 
+def test_truncation_auto_drops_the_oldest_items(running):
+    old = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"Item {i}: " + "word " * 150} for i in range(40)]
+    body = {"model": "any", "input": old + [{"role": "user", "content": "Say hi."}], "max_output_tokens": 8}
+    refused = post(running, body)
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "context_length_exceeded"
+    r = post(running, {**body, "truncation": "auto"})
+    assert r.status_code == 200 and r.json()["truncation"] == "auto"
+    assert 0 < r.json()["usage"]["input_tokens"] < 4096
+
+
 def test_input_tokens_counts_the_prompt(running):
     r = httpx.post(f"{running.url}/responses/input_tokens", json={"model": "any", "input": "Say hello."}, timeout=60)
     assert r.status_code == 200 and r.json()["object"] == "response.input_tokens"
