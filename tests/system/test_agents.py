@@ -36,7 +36,7 @@ def bins():
 @pytest.fixture(scope="module")
 def gemma():
     running = RunningServer("--model", str(fetch(SECOND_CHAT)), "--ctx-size", "32768", "--parallel", "1",
-                            "--request-timeout", "300")
+                            "--request-timeout", "1200")  # 8k-token turns on a loaded 2-core machine
     yield running
     running.stop()
 
