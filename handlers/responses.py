@@ -1,6 +1,6 @@
 """POST /v1/responses (and the stored responses' routes): OpenAI's Responses API as a wire format over
 the same engine path as chat. The request becomes chat messages, tools and a grammar
-(handlers/responses_input.py, handlers/structured.py); the deltas become output items and events
+(handlers/responses_input.py, handlers/shared/structured.py); the deltas become output items and events
 (handlers/responses_output.py); a stored response is kept in hearth/store.py."""
 from __future__ import annotations
 

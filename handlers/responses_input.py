@@ -1,4 +1,4 @@
-"""A Responses API request -> the chat-shaped body that handlers/structured.py enforces (pure).
+"""A Responses API request -> the chat-shaped body that handlers/shared/structured.py enforces (pure).
 
 What maps to what:
 - `instructions` -> a first system message; `input` (a string, or items) -> messages: a message item

@@ -36,7 +36,7 @@ def bins():
 @pytest.fixture(scope="module")
 def gemma():
     running = RunningServer("--model", str(fetch(SECOND_CHAT)), "--ctx-size", "32768", "--parallel", "1",
-                            "--request-timeout", "1200")  # 8k-token turns on a loaded 2-core machine
+                            "--request-timeout", "240")  # a cold 8k-token prefill takes 20-55 s here, more when busy
     yield running
     running.stop()
 
@@ -48,12 +48,21 @@ def proxy(gemma):
     p.close()
 
 
+ATTEMPTS = 3
+
+
 @pytest.fixture(scope="module")
 def codex_turn(bins, proxy, tmp_path_factory):
-    """One `codex exec` turn through the proxy: (the finished process, what it sent and got)."""
+    """A `codex exec` turn through the proxy: (the last process, what every attempt sent and got). Codex
+    sends no temperature; sampled so, the 270M base model now and then repeats Codex's environment block
+    until the request's time (--request-timeout) runs out, and Codex fails a turn on that incomplete
+    response (seen in 1 of 7 turns here): up to ATTEMPTS turns, each on its own work directory."""
     proxy.tape = []
-    work = tmp_path_factory.mktemp("codex")
-    done = codex(bins, proxy.url("none"), work / "home", work)
+    for _ in range(ATTEMPTS):
+        work = tmp_path_factory.mktemp("codex")
+        done = codex(bins, proxy.url("none"), work / "home", work)
+        if done.returncode == 0:
+            break
     tape, proxy.tape = proxy.tape, None
     return done, tape
 
@@ -80,8 +89,11 @@ def test_codex_exec_completes_a_turn(codex_turn):
     assert body["stream"] is True and body["store"] is False
     kinds = {(t.get("type"), t.get("name")) for t in body["tools"]}
     assert ("custom", "apply_patch") in kinds and ("web_search", None) in kinds
-    for r in turns:
-        assert r.events and r.events[-1]["type"] == "response.completed", [e["type"] for e in r.events][-3:]
+    assert turns[-1].events[-1]["type"] == "response.completed"
+    for r in turns:  # an incomplete one only from a failed attempt: cut by --request-timeout
+        ends = r.events[-1]
+        assert ends["type"] == "response.completed" or (
+            ends["type"] == "response.incomplete" and ends["response"]["incomplete_details"]["reason"] == "max_output_tokens")
         for event in r.events:
             assert_openai("ResponseStreamEvent", event)
 
