@@ -52,8 +52,7 @@ def check_model(path: Path, n_ctx: int, n_parallel: int | None, gpu_layers: str 
     """The file is a whole GGUF and, with the KV cache the engine will allocate, fits: host RAM and GPU
     memory counted apart (hearth/models/fit.py). Returns where its layers will go."""
     try:
-        gguf.check(path)
-        return fit.place_file(path, "llm", n_ctx, n_parallel, gpu_layers)
+        return fit.place_model(gguf.check(path), "llm", n_ctx, n_parallel, gpu_layers)
     except gguf.BadModelFile as exc:
         raise StartupError(str(exc)) from None
     except fit.DoesNotFit as exc:

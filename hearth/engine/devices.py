@@ -49,9 +49,3 @@ def gpus() -> list[Device]:
         name = (base.ggml_backend_dev_description(dev) or b"GPU").decode("utf-8", "replace")
         found.append(Device(name, free.value, total.value))
     return found
-
-
-def backend() -> str:
-    """What this build offloads with: "CPU" or the first GPU backend's device names."""
-    devices = gpus()
-    return ", ".join(d.name for d in devices) if devices else "CPU"

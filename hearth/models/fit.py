@@ -96,12 +96,17 @@ def available_memory() -> int | None:
 
 
 def place_file(path, kind: str, n_ctx: int, n_parallel: int | None, gpu_layers: str | int) -> Placement:
-    """`place` for a model file with this machine's GPUs and free host RAM. A file that is not a readable
-    GGUF is placed on the CPU: its load reports what is wrong with it."""
+    """`place_model` for a model file. A file that is not a readable GGUF is placed on the CPU: its load
+    reports what is wrong with it."""
     try:
         info = gguf.check(path)
     except gguf.BadModelFile:
         return CPU_ONLY
+    return place_model(info, kind, n_ctx, n_parallel, gpu_layers)
+
+
+def place_model(info: ModelFile, kind: str, n_ctx: int, n_parallel: int | None, gpu_layers: str | int) -> Placement:
+    """`place` with this machine's GPUs, its free host RAM and the KV cache the engine will allocate."""
     from hearth.engine.devices import gpus  # loads llama.cpp: only when a model is placed
 
     kv = kv_cache_bytes(info, n_ctx, n_parallel) if kind == "llm" else 0
