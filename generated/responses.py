@@ -260,27 +260,17 @@ class ResponseToolOutput(RootModel[str | list[ResponseContentPart]]):
     root: str | list[ResponseContentPart]
 
 
-class ResponseTool(BaseModel):
+class ResponseNamespaceTool(BaseModel):
     """
-    `function` ({name, description, parameters, strict}), `custom` ({name, description, format}), `namespace` ({name, description, tools}); any other type is a built-in tool, accepted and left out.
+    A function or custom tool inside a namespace (a separate schema: specs may not recurse).
     """
 
-    type: str = Field(..., examples=['function'])
+    type: Literal['function', 'custom']
     name: str | None = Field(None, max_length=128, min_length=1)
     description: str | None = None
     parameters: dict[str, Any] | None = None
-    """
-    JSON schema of the arguments object; enforced.
-    """
     strict: bool | None = None
-    """
-    Accepted; arguments are enforced either way.
-    """
     format: CustomToolFormat | None = None
-    tools: list[ResponseTool] | None = None
-    """
-    A namespace's tools (function or custom).
-    """
 
 
 class ResponseToolChoice(
@@ -392,6 +382,29 @@ class ResponseInputItem(BaseModel):
     output: ResponseToolOutput | None = None
     summary: list[ResponseContentPart] | None = None
     encrypted_content: str | None = None
+
+
+class ResponseTool(BaseModel):
+    """
+    `function` ({name, description, parameters, strict}), `custom` ({name, description, format}), `namespace` ({name, description, tools}); any other type is a built-in tool, accepted and left out.
+    """
+
+    type: str = Field(..., examples=['function'])
+    name: str | None = Field(None, max_length=128, min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    """
+    JSON schema of the arguments object; enforced.
+    """
+    strict: bool | None = None
+    """
+    Accepted; arguments are enforced either way.
+    """
+    format: CustomToolFormat | None = None
+    tools: list[ResponseNamespaceTool] | None = None
+    """
+    A namespace's tools (function or custom).
+    """
 
 
 class ResponseOutputText(BaseModel):
@@ -584,6 +597,3 @@ class ResponseLifecycleEvent(BaseModel):
     ]
     sequence_number: int
     response: Response
-
-
-ResponseTool.model_rebuild()

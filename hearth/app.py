@@ -29,12 +29,20 @@ def _base_path(spec: Path) -> str:
     return (yaml.safe_load(spec.read_text()).get("servers") or [{"url": ""}])[0]["url"].rstrip("/")
 
 
+def _spec_path(spec: Path, specs: list[Path]) -> str:
+    """Where a spec serves itself under its base path: openapi.json, or openapi.NAME.json beside another
+    spec of the same base path (openai.yaml keeps /v1/openapi.json; responses.yaml and anthropic.yaml share /v1)."""
+    shared = [s for s in specs if _base_path(s) == _base_path(spec)]
+    return "/openapi.json" if len(shared) == 1 or spec.stem == "openai" else f"/openapi.{spec.stem}.json"
+
+
 def _swagger_ui(spec: Path, specs: list[Path]) -> SwaggerUIOptions:
     """Every spec serves its own openapi.json; the root one also serves Swagger UI at /docs, listing them all."""
     if _base_path(spec):
-        return SwaggerUIOptions(swagger_ui=False)
-    urls = [{"url": f"{_base_path(s)}/openapi.json", "name": s.name} for s in specs]
-    return SwaggerUIOptions(swagger_ui_path=DOCS, swagger_ui_config={"urls": urls, "urls.primaryName": "openai.yaml"})
+        return SwaggerUIOptions(swagger_ui=False, spec_path=_spec_path(spec, specs))
+    urls = [{"url": f"{_base_path(s)}{_spec_path(s, specs)}", "name": s.name} for s in specs]
+    return SwaggerUIOptions(swagger_ui_path=DOCS, swagger_ui_config={"urls": urls, "urls.primaryName": "openai.yaml"},
+                            spec_path=_spec_path(spec, specs))
 
 
 class RegistryMiddleware:
@@ -118,7 +126,7 @@ def create_app(registry: Registry, *, max_body_bytes: int = MAX_BODY_BYTES, cors
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, max_bytes=max_body_bytes)
     app.add_middleware(RegistryMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, registry=registry)
     app.add_middleware(StoreMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, store=store)
-    use_chained_routing(app.middleware.middlewares)  # three documents share /v1
+    use_chained_routing(app.middleware.middlewares)  # three documents share /v1 (their routes and their openapi.json)
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
     app.add_error_handler(ProblemException, errors.handle_problem)
     app.add_error_handler(HTTPException, errors.handle_http_exception)
