@@ -92,8 +92,10 @@ class ResponseReasoningParam(BaseModel):
     Accepted; a model that writes <think>...</think> has that text returned as a reasoning item.
     """
 
-    effort: str | None = None
-    summary: str | None = None
+    effort: (
+        Literal['none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max'] | None
+    ) = None
+    summary: Literal['auto', 'concise', 'detailed'] | None = None
 
 
 class Metadata1(RootModel[str]):
@@ -430,11 +432,15 @@ class ResponseOutputMessage(BaseModel):
 
 
 class CreateResponseRequest(BaseModel):
+    """
+    `input` is required here (OpenAI's allows a stored prompt or a conversation instead; Hearth has neither).
+    """
+
     model: str = Field(..., min_length=1)
     """
     A loaded instance id, a model on disk (loaded just in time), or any other string (the chat model loaded most recently).
     """
-    input: ResponseInput | None = None
+    input: ResponseInput
     instructions: str | None = None
     """
     A system message placed first; not carried over by `previous_response_id`.
@@ -512,7 +518,7 @@ class InputTokensRequest(BaseModel):
     """
 
     model: str | None = None
-    input: ResponseInput | None = None
+    input: ResponseInput
     instructions: str | None = None
     previous_response_id: str | None = None
     tools: list[ResponseTool] | None = Field(None, max_length=128)
