@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 
 import yaml
@@ -29,20 +30,37 @@ def _base_path(spec: Path) -> str:
     return (yaml.safe_load(spec.read_text()).get("servers") or [{"url": ""}])[0]["url"].rstrip("/")
 
 
-def _spec_path(spec: Path, specs: list[Path]) -> str:
-    """Where a spec serves itself under its base path: openapi.json, or openapi.NAME.json beside another
-    spec of the same base path (openai.yaml keeps /v1/openapi.json; responses.yaml and anthropic.yaml share /v1)."""
-    shared = [s for s in specs if _base_path(s) == _base_path(spec)]
-    return "/openapi.json" if len(shared) == 1 or spec.stem == "openai" else f"/openapi.{spec.stem}.json"
+def _spec_url(spec: Path) -> str:
+    """Where a document is served as JSON: <base>/openapi.json, or /v1/openapi-NAME.json for the documents
+    that share /v1 with openai.yaml (responses, anthropic)."""
+    base = _base_path(spec)
+    return f"{base}/openapi.json" if spec.stem == "openai" or base != "/v1" else f"{base}/openapi-{spec.stem}.json"
 
 
 def _swagger_ui(spec: Path, specs: list[Path]) -> SwaggerUIOptions:
-    """Every spec serves its own openapi.json; the root one also serves Swagger UI at /docs, listing them all."""
+    """The root document serves itself and Swagger UI at /docs, listing every document; the others are
+    served by SpecMiddleware (Connexion's spec serving keeps one document per base path)."""
     if _base_path(spec):
-        return SwaggerUIOptions(swagger_ui=False, spec_path=_spec_path(spec, specs))
-    urls = [{"url": f"{_base_path(s)}{_spec_path(s, specs)}", "name": s.name} for s in specs]
-    return SwaggerUIOptions(swagger_ui_path=DOCS, swagger_ui_config={"urls": urls, "urls.primaryName": "openai.yaml"},
-                            spec_path=_spec_path(spec, specs))
+        return SwaggerUIOptions(swagger_ui=False, serve_spec=False)
+    urls = [{"url": _spec_url(s), "name": s.name} for s in specs]
+    return SwaggerUIOptions(swagger_ui_path=DOCS, swagger_ui_config={"urls": urls, "urls.primaryName": "openai.yaml"})
+
+
+class SpecMiddleware:
+    """GET each document under a base path as JSON, at `_spec_url` (as written: its $refs unresolved)."""
+
+    def __init__(self, app, specs: list[Path]):
+        self.app = app
+        self.documents = {_spec_url(s): json.dumps(yaml.safe_load(s.read_text())).encode() for s in specs
+                          if _base_path(s)}
+
+    async def __call__(self, scope, receive, send):
+        body = self.documents.get(scope.get("path")) if scope["type"] == "http" else None
+        if body is None or scope["method"] not in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})
 
 
 class RegistryMiddleware:
@@ -121,12 +139,13 @@ def create_app(registry: Registry, *, max_body_bytes: int = MAX_BODY_BYTES, cors
     app.add_middleware(auth.ApiKeyMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER, keys=tuple(api_keys))
     if drain is not None:
         app.add_middleware(shutdown.DrainMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER, drain=drain)
+    app.add_middleware(SpecMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER, specs=SPECS)
     app.add_middleware(request_limits.LimitsMiddleware, position=MiddlewarePosition.BEFORE_ROUTING,
                        limits=limits or request_limits.Limits())
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, max_bytes=max_body_bytes)
     app.add_middleware(RegistryMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, registry=registry)
     app.add_middleware(StoreMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, store=store)
-    use_chained_routing(app.middleware.middlewares)  # three documents share /v1 (their routes and their openapi.json)
+    use_chained_routing(app.middleware.middlewares)  # three documents share /v1
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
     app.add_error_handler(ProblemException, errors.handle_problem)
     app.add_error_handler(HTTPException, errors.handle_http_exception)

@@ -36,7 +36,7 @@ def bins():
 @pytest.fixture(scope="module")
 def gemma():
     running = RunningServer("--model", str(fetch(SECOND_CHAT)), "--ctx-size", "32768", "--parallel", "1",
-                            "--request-timeout", "90")
+                            "--request-timeout", "240")  # a cold 8k-token prefill takes 20-55 s here, more when busy
     yield running
     running.stop()
 
@@ -55,7 +55,7 @@ ATTEMPTS = 3
 def codex_turn(bins, proxy, tmp_path_factory):
     """A `codex exec` turn through the proxy: (the last process, what every attempt sent and got). Codex
     sends no temperature; sampled so, the 270M base model now and then repeats Codex's environment block
-    until the request's time (--request-timeout 90) runs out, and Codex fails a turn on that incomplete
+    until the request's time (--request-timeout) runs out, and Codex fails a turn on that incomplete
     response (seen in 1 of 7 turns here): up to ATTEMPTS turns, each on its own work directory."""
     proxy.tape = []
     for _ in range(ATTEMPTS):
