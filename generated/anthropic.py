@@ -48,6 +48,16 @@ class JSONOutputFormat(BaseModel):
     schema_: dict[str, Any] = Field(..., alias='schema')
 
 
+class ToolResultBlockParam(BaseModel):
+    """
+    A block of a tool result (text; images and documents get a 400).
+    """
+
+    type: Literal['text', 'image', 'document', 'search_result']
+    text: str | None = None
+    cache_control: dict[str, Any] | None = None
+
+
 class TextBlockParam(BaseModel):
     type: Literal['text']
     text: str
@@ -167,6 +177,10 @@ class OutputConfig(BaseModel):
     format: JSONOutputFormat | None = None
 
 
+class ToolResultContent(RootModel[str | list[ToolResultBlockParam]]):
+    root: str | list[ToolResultBlockParam]
+
+
 class SystemParam(RootModel[str | list[TextBlockParam]]):
     root: str | list[TextBlockParam]
 
@@ -193,6 +207,41 @@ class MessageDeltaEvent(BaseModel):
     usage: MessageDeltaUsage
 
 
+class ContentBlockParam(BaseModel):
+    """
+    `text`; `tool_use` (an earlier answer's call: id, name, input); `tool_result` (tool_use_id, content, is_error); `thinking` / `redacted_thinking` (not shown to the model again); `image` and `document` get a 400 (no vision model).
+    """
+
+    type: Literal[
+        'text',
+        'image',
+        'document',
+        'tool_use',
+        'tool_result',
+        'thinking',
+        'redacted_thinking',
+        'server_tool_use',
+        'web_search_tool_result',
+        'web_fetch_tool_result',
+        'code_execution_tool_result',
+        'container_upload',
+        'search_result',
+    ] = Field(..., examples=['text'])
+    text: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: dict[str, Any] | None = None
+    tool_use_id: str | None = None
+    content: ToolResultContent | None = None
+    is_error: bool | None = None
+    thinking: str | None = None
+    signature: str | None = None
+    cache_control: dict[str, Any] | None = None
+    """
+    Accepted and ignored.
+    """
+
+
 class Message(BaseModel):
     id: str = Field(..., examples=['msg_0123456789abcdef0123456789abcdef'])
     type: Literal['message']
@@ -209,6 +258,18 @@ class Message(BaseModel):
 class MessageStartEvent(BaseModel):
     type: Literal['message_start']
     message: Message
+
+
+class MessageContent(RootModel[str | list[ContentBlockParam]]):
+    root: str | list[ContentBlockParam]
+
+
+class MessageParam(BaseModel):
+    role: Literal['user', 'assistant', 'system']
+    """
+    `system` inside `messages` (Claude Code sends one) is read as a system message.
+    """
+    content: MessageContent
 
 
 class CreateMessageRequest(BaseModel):
@@ -255,60 +316,3 @@ class CountTokensRequest(BaseModel):
     tool_choice: ToolChoice | None = None
     output_config: OutputConfig | None = None
     thinking: Thinking1 | None = None
-
-
-class MessageParam(BaseModel):
-    role: Literal['user', 'assistant', 'system']
-    """
-    `system` inside `messages` (Claude Code sends one) is read as a system message.
-    """
-    content: MessageContent
-
-
-class ContentBlockParam(BaseModel):
-    """
-    `text`; `tool_use` (an earlier answer's call: id, name, input); `tool_result` (tool_use_id, content, is_error); `thinking` / `redacted_thinking` (not shown to the model again); `image` and `document` get a 400 (no vision model).
-    """
-
-    type: Literal[
-        'text',
-        'image',
-        'document',
-        'tool_use',
-        'tool_result',
-        'thinking',
-        'redacted_thinking',
-        'server_tool_use',
-        'web_search_tool_result',
-        'web_fetch_tool_result',
-        'code_execution_tool_result',
-        'container_upload',
-        'search_result',
-    ] = Field(..., examples=['text'])
-    text: str | None = None
-    id: str | None = None
-    name: str | None = None
-    input: dict[str, Any] | None = None
-    tool_use_id: str | None = None
-    content: ToolResultContent | None = None
-    is_error: bool | None = None
-    thinking: str | None = None
-    signature: str | None = None
-    cache_control: dict[str, Any] | None = None
-    """
-    Accepted and ignored.
-    """
-
-
-class MessageContent(RootModel[str | list[ContentBlockParam]]):
-    root: str | list[ContentBlockParam]
-
-
-class ToolResultContent(RootModel[str | list[ContentBlockParam]]):
-    root: str | list[ContentBlockParam]
-
-
-CreateMessageRequest.model_rebuild()
-CountTokensRequest.model_rebuild()
-MessageParam.model_rebuild()
-ContentBlockParam.model_rebuild()

@@ -92,8 +92,10 @@ class ResponseReasoningParam(BaseModel):
     Accepted; a model that writes <think>...</think> has that text returned as a reasoning item.
     """
 
-    effort: str | None = None
-    summary: str | None = None
+    effort: (
+        Literal['none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max'] | None
+    ) = None
+    summary: Literal['auto', 'concise', 'detailed'] | None = None
 
 
 class Metadata1(RootModel[str]):
@@ -260,27 +262,17 @@ class ResponseToolOutput(RootModel[str | list[ResponseContentPart]]):
     root: str | list[ResponseContentPart]
 
 
-class ResponseTool(BaseModel):
+class ResponseNamespaceTool(BaseModel):
     """
-    `function` ({name, description, parameters, strict}), `custom` ({name, description, format}), `namespace` ({name, description, tools}); any other type is a built-in tool, accepted and left out.
+    A function or custom tool inside a namespace (a separate schema: specs may not recurse).
     """
 
-    type: str = Field(..., examples=['function'])
+    type: Literal['function', 'custom']
     name: str | None = Field(None, max_length=128, min_length=1)
     description: str | None = None
     parameters: dict[str, Any] | None = None
-    """
-    JSON schema of the arguments object; enforced.
-    """
     strict: bool | None = None
-    """
-    Accepted; arguments are enforced either way.
-    """
     format: CustomToolFormat | None = None
-    tools: list[ResponseTool] | None = None
-    """
-    A namespace's tools (function or custom).
-    """
 
 
 class ResponseToolChoice(
@@ -394,6 +386,29 @@ class ResponseInputItem(BaseModel):
     encrypted_content: str | None = None
 
 
+class ResponseTool(BaseModel):
+    """
+    `function` ({name, description, parameters, strict}), `custom` ({name, description, format}), `namespace` ({name, description, tools}); any other type is a built-in tool, accepted and left out.
+    """
+
+    type: str = Field(..., examples=['function'])
+    name: str | None = Field(None, max_length=128, min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    """
+    JSON schema of the arguments object; enforced.
+    """
+    strict: bool | None = None
+    """
+    Accepted; arguments are enforced either way.
+    """
+    format: CustomToolFormat | None = None
+    tools: list[ResponseNamespaceTool] | None = None
+    """
+    A namespace's tools (function or custom).
+    """
+
+
 class ResponseOutputText(BaseModel):
     type: Literal['output_text']
     text: str
@@ -417,11 +432,15 @@ class ResponseOutputMessage(BaseModel):
 
 
 class CreateResponseRequest(BaseModel):
+    """
+    `input` is required here (OpenAI's allows a stored prompt or a conversation instead; Hearth has neither).
+    """
+
     model: str = Field(..., min_length=1)
     """
     A loaded instance id, a model on disk (loaded just in time), or any other string (the chat model loaded most recently).
     """
-    input: ResponseInput | None = None
+    input: ResponseInput
     instructions: str | None = None
     """
     A system message placed first; not carried over by `previous_response_id`.
@@ -499,7 +518,7 @@ class InputTokensRequest(BaseModel):
     """
 
     model: str | None = None
-    input: ResponseInput | None = None
+    input: ResponseInput
     instructions: str | None = None
     previous_response_id: str | None = None
     tools: list[ResponseTool] | None = Field(None, max_length=128)
@@ -584,6 +603,3 @@ class ResponseLifecycleEvent(BaseModel):
     ]
     sequence_number: int
     response: Response
-
-
-ResponseTool.model_rebuild()

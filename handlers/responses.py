@@ -133,15 +133,27 @@ def sampling(req: CreateResponseRequest, body: dict, info: api.ModelInfo, p: Pla
     )
 
 
+def _echo_tool(tool: dict) -> dict:
+    """A tool as the Response lists it: its known fields only, in OpenAI's shape."""
+    kind = tool.get("type")
+    if kind == "function":
+        return {"type": "function", "name": tool.get("name"), "description": tool.get("description"),
+                "parameters": tool.get("parameters"), "strict": tool.get("strict") is not False}
+    if kind == "custom":
+        out = {"type": "custom", "name": tool.get("name")}
+        if tool.get("description") is not None:
+            out["description"] = tool["description"]
+        if tool.get("format"):
+            out["format"] = {k: v for k, v in tool["format"].items() if k in ("type", "syntax", "definition")}
+        return out
+    return {"type": "namespace", "name": tool.get("name"), "description": tool.get("description") or "",
+            "tools": [_echo_tool(t) for t in tool.get("tools") or []]}
+
+
 def _echo_tools(raw: list[dict] | None) -> list[dict]:
-    out = []
-    for tool in raw or []:
-        if tool.get("type") == "function":
-            tool = {"type": "function", "description": None, **tool}
-            tool.setdefault("parameters", None)
-            tool["strict"] = True if tool.get("strict") is None else tool["strict"]
-        out.append(tool)
-    return out
+    """The tools the model was offered: function, custom and namespace tools. Built-in tools Hearth does not
+    run are accepted but not listed (the model never had them)."""
+    return [_echo_tool(t) for t in raw or [] if t.get("type") in ("function", "custom", "namespace")]
 
 
 def base(body: dict, req: CreateResponseRequest, model: str, stored: bool) -> dict[str, Any]:
