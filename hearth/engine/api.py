@@ -248,6 +248,7 @@ class EngineConfig:
     max_queue: int = 64  # requests waiting beyond the running ones; more get Overloaded
     verbose: bool = False  # llama.cpp's own logs
     n_gpu_layers: int = 0  # layers offloaded to a GPU (llama.cpp's n_gpu_layers; hearth/models/fit.py decides)
+    overlap: bool | None = None  # decode while Python processes the last step (llm_engine.step); default: wholly on a GPU
 
 
 class Engine(Protocol):

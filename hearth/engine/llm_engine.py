@@ -37,7 +37,7 @@ from hearth.engine.api import (
 from hearth.engine.compute import Steppable
 from hearth.engine.output import Outbox
 from hearth.engine.model import FALLBACK_STOPS
-from hearth.engine.sequence import Sequence, Stream
+from hearth.engine.sequence import Sequence, Status, Stream
 
 log = logging.getLogger("hearth.engine")
 KV_BUDGET = 2 << 30  # bytes of KV cache the default slot count may use
@@ -69,6 +69,8 @@ class LlamaEngine(Steppable):
         self._llama = None
         self._scheduler = None
         self._embedder = None
+        self._overlap = False  # a decode thread: llama_decode overlaps the last step's output processing
+        self._sampled: list[tuple] = []  # the last step's tokens, processed at the start of the next (step)
         self.n_parallel = 0
         self._stats = dict.fromkeys((
             "requests", "finished", "cancelled", "rejected", "prefill_tokens", "cached_prompt_tokens",
@@ -91,7 +93,9 @@ class LlamaEngine(Steppable):
         per_token = 2 * 2 * L.llama_model_n_layer(p) * L.llama_model_n_head_kv(p) * head_dim
         self.n_parallel, n_slots = plan_slots(cfg, per_token)
         threads = cfg.n_threads or os.cpu_count() or 1
-        runner = Runner(model, cfg.n_ctx, n_slots, N_BATCH, threads)
+        # the output layer is offloaded last (n_layer + 1): from there on the CPU only waits on the GPU
+        self._overlap = cfg.overlap if cfg.overlap is not None else cfg.n_gpu_layers > L.llama_model_n_layer(p)
+        runner = Runner(model, cfg.n_ctx, n_slots, N_BATCH, threads, self._overlap)
         self._llama = (model, runner)
         cache = PrefixCache(runner, n_slots)
         self._cache = cache
@@ -130,59 +134,84 @@ class LlamaEngine(Steppable):
     def has_work(self) -> bool:
         """Takes in what arrived; whether step() has anything to do."""
         self._admit()
-        return self._scheduler.has_work()
+        return self._scheduler.has_work() or bool(self._sampled)
 
     def set_threads(self, n: int) -> None:
         self._llama[1].set_threads(n)
 
     def abort(self) -> None:
         """After a failed step: end the running and waiting requests, keep serving."""
+        self._sampled = []
         self._scheduler.fail_all("engine error")
 
     def step(self) -> bool:
-        """schedule -> run -> process outputs. Returns whether anything was evaluated."""
-        sched = self._scheduler
+        """schedule -> run the model -> process the outputs. Returns whether anything was evaluated.
+
+        A step's sampled tokens go through their output processors (detokenizing, stop strings, the
+        deltas) at the start of the next step. With a decode thread (`overlap`), that happens while
+        the next step's llama_decode runs, as vLLM's asynchronous scheduling does: each sequence is
+        then one token ahead of its processed output, so one that a stop string ends has had one more
+        token decoded, which is dropped. Ends known when a token is sampled (end of generation,
+        max_tokens, the context, a finished constraint) take the sequence out of the next call."""
+        sched, runner = self._scheduler, self._llama[1]
         plan = sched.schedule()
-        if plan:
-            sampled = self._llama[1].run(plan)
-            sched.postprocess(plan)
-            for seq, out in sampled:
-                self._process(seq, out)
+        previous, self._sampled = self._sampled, []
+        if plan and runner.overlaps(plan):
+            runner.begin(plan)
+            ends = [e for e in map(self._process, previous) if e]
+            self._outbox.flush()  # the event loop's wake-up too (a socket write) while the model decodes
+            sampled = runner.end()
+        else:
+            ends = [e for e in map(self._process, previous) if e]
+            sampled = runner.run(plan) if plan else []
+        sched.postprocess(plan)
+        for seq, reason, flush in ends:
+            sched.finish(seq, reason, flush)
+        self._sampled = [self._take(seq, out) for seq, out in sampled if seq.status is not Status.FINISHED]
+        if not self._overlap:  # nothing to overlap: process them now
+            for seq, reason, flush in [e for e in map(self._process, self._sampled) if e]:
+                sched.finish(seq, reason, flush)
+            self._sampled = []
         self._outbox.flush()
         return bool(plan)
 
-    def _process(self, seq: Sequence, out: TokenOut | Exception) -> None:
-        """One sampled token through its sequence's output processors; ends the sequence when due."""
-        if seq.cancelled:
-            return  # leaves at the next step
-        finish = self._scheduler.finish
+    def _take(self, seq: Sequence, out: TokenOut | Exception) -> tuple:
+        """A token just sampled: the next call decodes it, unless the sequence certainly ends with it."""
+        end = None
         if isinstance(out, Exception):
             log.error("hearth: sampling failed for one sequence", exc_info=out)
-            finish(seq, FinishReason.ERROR)
-            return
-        if self._model.is_eog(out.id):
-            finish(seq, FinishReason.STOP)
-            return
+            end = FinishReason.ERROR
+        elif (self._model.is_eog(out.id) or seq.constraint is not None and seq.constraint.done):
+            end = FinishReason.STOP
+        elif seq.params.max_tokens is not None and seq.n_out + 1 >= seq.params.max_tokens:
+            end = FinishReason.LENGTH
+        elif len(seq.slot.tokens) + 1 >= self.config.n_ctx:  # prompt + completion reached the context ceiling
+            end = FinishReason.LENGTH
+        if end is None:
+            seq.last = out.id
+        else:
+            seq.status = Status.ENDING
+        return seq, out, end
+
+    def _process(self, taken: tuple) -> tuple | None:
+        """One sampled token through its sequence's output processors; (sequence, reason, flush) when
+        it ends the sequence."""
+        seq, out, end = taken
+        if seq.cancelled or seq.status is Status.FINISHED:
+            return None  # leaves at the next step, or has left
+        if isinstance(out, Exception) or self._model.is_eog(out.id):
+            return seq, end, True
         seq.n_out += 1
         try:
             delta, stopped = seq.output.feed(out)
         except Exception:
             log.exception("hearth: an output processor failed for one sequence")
-            finish(seq, FinishReason.ERROR)
-            return
+            return seq, FinishReason.ERROR, True
         if delta is not None:
             self._outbox.put(seq, delta)
-        params = seq.params
         if stopped:
-            finish(seq, FinishReason.STOP, flush=False)
-        elif seq.constraint is not None and seq.constraint.done:
-            finish(seq, FinishReason.STOP)
-        elif params.max_tokens is not None and seq.n_out >= params.max_tokens:
-            finish(seq, FinishReason.LENGTH)
-        elif len(seq.slot.tokens) + 1 >= self.config.n_ctx:  # prompt + completion reached the context ceiling
-            finish(seq, FinishReason.LENGTH)
-        else:
-            seq.last = out.id
+            return seq, FinishReason.STOP, False
+        return (seq, end, True) if end is not None else None
 
     def _finished(self, seq: Sequence) -> None:
         with self._lock:

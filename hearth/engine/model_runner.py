@@ -16,6 +16,7 @@ import llama_cpp as L
 import numpy as np
 
 from hearth.engine.api import SamplingParams, TokenOut, TopLogprob
+from hearth.engine.decode_thread import DecodeThread
 from hearth.engine.model import Model
 
 TOP_K = 40  # before top-p: top-p alone over a 49k vocabulary costs ~1.2 ms per sequence per step
@@ -36,7 +37,8 @@ def top_k(x: np.ndarray, k: int) -> np.ndarray:
 
 
 class Runner:
-    def __init__(self, model: Model, n_ctx: int, n_slots: int, n_batch: int, n_threads: int):
+    def __init__(self, model: Model, n_ctx: int, n_slots: int, n_batch: int, n_threads: int,
+                 overlap: bool = False):
         self.model = model
         self.n_ctx = n_ctx
         self.n_batch = n_batch
@@ -59,8 +61,13 @@ class Runner:
         self._exp = None  # float32[n_vocab] scratch for logprobs, made on first use
         self._state = [None, None]  # uint8 buffers for copying a sequence's cells (_read)
         self._views: dict[int, np.ndarray] = {}  # logits views by address (_logits)
+        self._thread = DecodeThread(self.decode) if overlap else None  # begin() / end()
+        self._joint = None  # the rows and spans of the call begun
 
     def close(self) -> None:
+        if self._thread is not None:
+            self._thread.close()
+            self._thread = None
         if self.ctx:
             L.llama_batch_free(self.batch)
             L.llama_free(self.ctx)
@@ -103,24 +110,51 @@ class Runner:
         decode raises."""
         out = []
         if plan.decode or plan.joint:
-            rows, spans = [], []
-            # in stream order: llama.cpp cuts a batch over several KV streams into ubatches (graph runs) of
-            # consecutive stream ids with as many tokens each; out of order, one step would run several
-            parts = [(s.slot.id, s, None) for s in plan.decode] + [(c.seq.slot.id, c.seq, c) for c in plan.joint]
-            for _, seq, c in sorted(parts, key=lambda p: p[0]):
-                if c is None:
-                    rows.append((seq, self.add(seq.last, len(seq.slot.tokens), seq.slot.id, True)))
-                else:
-                    spans.append((c, self._add_chunk(c)))
+            joint = self._add_joint(plan)
             self._decode()
-            out.extend((seq, self._sample(seq, row)) for seq, row in rows)
-            for c, (first, last) in spans:
-                out.extend(self._chunk_done(c, first, last))
+            out.extend(self._joint_done(*joint))
         for c in plan.prefill:
             if c.seq.cancelled:
                 continue
             first, last = self._add_chunk(c)
             self._decode()
+            out.extend(self._chunk_done(c, first, last))
+        return out
+
+    def overlaps(self, plan) -> bool:
+        """Whether `begin(plan)` can run the plan: one joint call and a decode thread."""
+        return self._thread is not None and not plan.prefill
+
+    def begin(self, plan) -> None:
+        """Start the plan's one llama_decode on the decode thread. Until `end()` this thread may run
+        anything that leaves the context, the batch and the KV cache alone."""
+        self._joint = self._add_joint(plan)
+        self._thread.start()
+
+    def end(self) -> list[tuple]:
+        """Wait for the call begun by `begin` and sample it: what run(plan) returns."""
+        rc = self._thread.wait()
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+        joint, self._joint = self._joint, None
+        return self._joint_done(*joint)
+
+    def _add_joint(self, plan) -> tuple[list, list]:
+        """Append the joint call: one token of every decoding sequence, then the small chunks."""
+        rows, spans = [], []
+        # in stream order: llama.cpp cuts a batch over several KV streams into ubatches (graph runs) of
+        # consecutive stream ids with as many tokens each; out of order, one step would run several
+        parts = [(s.slot.id, s, None) for s in plan.decode] + [(c.seq.slot.id, c.seq, c) for c in plan.joint]
+        for _, seq, c in sorted(parts, key=lambda p: p[0]):
+            if c is None:
+                rows.append((seq, self.add(seq.last, len(seq.slot.tokens), seq.slot.id, True)))
+            else:
+                spans.append((c, self._add_chunk(c)))
+        return rows, spans
+
+    def _joint_done(self, rows, spans) -> list[tuple]:
+        out = [(seq, self._sample(seq, row)) for seq, row in rows]
+        for c, (first, last) in spans:
             out.extend(self._chunk_done(c, first, last))
         return out
 

@@ -1,9 +1,11 @@
 """Per-sequence output processors, tokens -> Deltas: detokenizer and stop strings, then the tool-call
 parser; and the outbox that delivers a step's Deltas to the event loop.
 
-Where they run: on the engine thread, right after sampling, because a stop string must end
-generation in the very step that completed it; on the event loop the engine would learn of it a
-step or more later and decode tokens nobody asked for (and report or count them). The price, measured
+Where they run: on the engine thread, at most one step after sampling, because a stop string must end
+generation at once; on the event loop the engine would learn of it several steps later and decode
+tokens nobody asked for (and report or count them). Without a decode thread a step's tokens are
+processed in the step that sampled them; with one (a model wholly on a GPU, llm_engine.step) during the
+next step's llama_decode, and a sequence that a stop string ends has had one token more decoded, dropped. The price, measured
 (timeit, 1,000 tokens of " word"): 4.8 us per token for OutputProcessor.feed without stop strings,
 18 us with one (the held-back path), against a decode step of ~5 ms: 0.1-0.4%, on a thread that
 waits in llama_decode most of the time. `benchmarks/output_cost.py` measures the same in the engine.

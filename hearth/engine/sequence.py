@@ -15,7 +15,8 @@ class Status(enum.Enum):
     WAITING = 0  # submitted, not yet admitted to the batch
     PREFILL = 1  # admitted: prompt tokens are being evaluated (or copied from the prefix cache)
     DECODE = 2  # one token per step
-    FINISHED = 3
+    ENDING = 3  # its last token is sampled: it leaves once that token is processed
+    FINISHED = 4
 
 
 class _End:
