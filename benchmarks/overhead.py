@@ -204,22 +204,18 @@ def measure_http(streams: int, tokens: int, step_s: float, rounds: int) -> dict:
 
 def report(argv: list[str], tokens: int, rounds: int, out_dir: str) -> None:
     """Every figure issue 20 asks for in one run, written as docs/reports/overhead.{json,md}."""
-    from benchmarks.cluster import stamp
+    import shlex
 
-    info = {**stamp(argv), "command": "python -m benchmarks.overhead " + " ".join(argv)}
+    from benchmarks import stamp
+
+    info = stamp.stamp("python -m benchmarks.overhead " + shlex.join(argv))
     runs = {"in process, decode 0 ms": [measure(n, tokens, 0.0, rounds) for n in (1, 8, 32)]}
     plain, overlapped = zip(*(paired(n, tokens, 0.001, rounds) for n in (1, 8, 32)))
     runs["in process, decode 1 ms"] = list(plain)
     runs["in process, decode 1 ms, overlapped (a decode thread)"] = list(overlapped)
     runs["over HTTP, decode 0 ms"] = [measure_http(n, tokens, 0.0, rounds) for n in (1, 8, 32)]
-    info["loadavg_after"] = list(os.getloadavg())
-    with open(os.path.join(out_dir, "overhead.json"), "w") as f:
-        json.dump({"stamp": info, "runs": runs}, f, indent=2)
-    lines = ["# The engine's own cost per step and per token (issue 20)", "",
-             f"Commit {info['commit']}, {info['date']}, {info['cores']} cores, load average "
-             f"{' / '.join(f'{x:.2f}' for x in info['loadavg_before'])} before and "
-             f"{' / '.join(f'{x:.2f}' for x in info['loadavg_after'])} after (1/5/15 min), "
-             f"sched_autogroup_enabled={info['sched_autogroup_enabled']}. `{info['command']}`.", "",
+    stamp.finish(info)
+    lines = ["# The engine's own cost per step and per token (issue 20)", "", *stamp.header(info), "",
              f"A stand-in runner (llama_decode replaced by a wait; ready-made logits, greedy) under the real engine; "
              f"{tokens} tokens per stream; medians of {rounds} rounds (plain and overlapped in turn). Targets "
              "(issue 20): at least 3,000 tokens/s streamed at 1 stream and 10,000 at 32, per-step Python under 1 ms "
@@ -240,8 +236,7 @@ def report(argv: list[str], tokens: int, rounds: int, out_dir: str) -> None:
                       f"{r['engine_cpu_us_per_token']:.1f} us | {r['loop_cpu_us_per_token']:.1f} us | {r['rounds']} |"
                       for r in rows]
         lines.append("")
-    with open(os.path.join(out_dir, "overhead.md"), "w") as f:
-        f.write("\n".join(lines))
+    stamp.write(os.path.join(out_dir, "overhead"), {"stamp": info, "runs": runs}, "\n".join(lines))
 
 
 def main(argv=None) -> int:
