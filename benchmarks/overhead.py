@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 PROMPT = "Count with me: one two three four five six seven"
+STOP = ("\n\nUser:",)  # never met: every token goes through the stop-string matcher (held-back text)
 
 
 def stand_in_runner(step_s: float):
@@ -80,7 +81,7 @@ def thread_cpu() -> dict[str, float]:
     return out
 
 
-async def run(engine, streams: int, tokens: int) -> tuple[int, float]:
+async def run(engine, streams: int, tokens: int, stop: tuple[str, ...] = ()) -> tuple[int, float]:
     from hearth.engine import api
     from hearth.models.hooks import Hooks
     from hearth.models.request import Request
@@ -90,7 +91,7 @@ async def run(engine, streams: int, tokens: int) -> tuple[int, float]:
         info = engine.model
 
     Instance.engine = engine
-    params = api.SamplingParams(temperature=0.0, max_tokens=tokens)
+    params = api.SamplingParams(temperature=0.0, max_tokens=tokens, stop=stop)
     requests = [Request(Instance, Hooks()) for _ in range(streams)]
     t0 = time.perf_counter()
     for i, request in enumerate(requests):
@@ -106,7 +107,8 @@ async def run(engine, streams: int, tokens: int) -> tuple[int, float]:
     return sum(counts), time.perf_counter() - t0
 
 
-def measure(streams: int, tokens: int, step_s: float, rounds: int, overlap: bool = False) -> dict:
+def measure(streams: int, tokens: int, step_s: float, rounds: int, overlap: bool = False,
+            stop: tuple[str, ...] = ()) -> dict:
     from hearth.engine import api, model_runner
     from hearth.engine.llm_engine import LlamaEngine
     from hearth.models.defaults import default_model_path
@@ -135,7 +137,7 @@ def measure(streams: int, tokens: int, step_s: float, rounds: int, overlap: bool
         for _ in range(rounds):
             steps.clear()
             before = thread_cpu()
-            n, wall = asyncio.run(run(engine, streams, tokens))
+            n, wall = asyncio.run(run(engine, streams, tokens, stop))
             after = thread_cpu()
             used = {k: after[k] - before.get(k, 0.0) for k in after}
             compute = sum(v for k, v in used.items() if k.startswith("hearth-compute"))
@@ -150,9 +152,9 @@ def measure(streams: int, tokens: int, step_s: float, rounds: int, overlap: bool
             "rounds": [round(r["tokens_per_s"]) for r in results]}
 
 
-def paired(streams: int, tokens: int, step_s: float, rounds: int) -> tuple[dict, dict]:
+def paired(streams: int, tokens: int, step_s: float, rounds: int, stop: tuple[str, ...] = ()) -> tuple[dict, dict]:
     """The plain and the overlapped step, one round of each in turn (a shared machine drifts)."""
-    runs = [[measure(streams, tokens, step_s, 1, overlap) for overlap in (False, True)] for _ in range(rounds)]
+    runs = [[measure(streams, tokens, step_s, 1, overlap, stop) for overlap in (False, True)] for _ in range(rounds)]
     median = lambda rows: {**sorted(rows, key=lambda r: r["tokens_per_s"])[len(rows) // 2],
                            "rounds": [round(r["tokens_per_s"]) for r in rows]}
     return median([r[0] for r in runs]), median([r[1] for r in runs])
@@ -213,6 +215,9 @@ def report(argv: list[str], tokens: int, rounds: int, out_dir: str) -> None:
     plain, overlapped = zip(*(paired(n, tokens, 0.001, rounds) for n in (1, 8, 32)))
     runs["in process, decode 1 ms"] = list(plain)
     runs["in process, decode 1 ms, overlapped (a decode thread)"] = list(overlapped)
+    plain, overlapped = zip(*(paired(n, tokens, 0.001, rounds, STOP) for n in (8, 32)))
+    runs["in process, decode 1 ms, a stop string"] = list(plain)
+    runs["in process, decode 1 ms, a stop string, overlapped"] = list(overlapped)
     runs["over HTTP, decode 0 ms"] = [measure_http(n, tokens, 0.0, rounds) for n in (1, 8, 32)]
     stamp.finish(info)
     lines = ["# The engine's own cost per step and per token (issue 20)", "", *stamp.header(info), "",
@@ -247,6 +252,7 @@ def main(argv=None) -> int:
     ap.add_argument("--step-ms", type=float, default=0.0, help="the stand-in decode's wait (a GPU step)")
     ap.add_argument("--rounds", type=int, default=3, help="runs per stream count (the median is printed)")
     ap.add_argument("--overlap", action="store_true", help="with the decode thread (llm_engine.step)")
+    ap.add_argument("--stop", action="store_true", help=f"every request with the stop string {STOP[0]!r}")
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--http", action="store_true", help="through the real server, streamed over HTTP")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
@@ -262,7 +268,8 @@ def main(argv=None) -> int:
     if a.http:
         rows = [measure_http(int(s), a.tokens, a.step_ms / 1e3, a.rounds) for s in a.streams.split(",")]
     else:
-        rows = [measure(int(s), a.tokens, a.step_ms / 1e3, a.rounds, a.overlap) for s in a.streams.split(",")]
+        rows = [measure(int(s), a.tokens, a.step_ms / 1e3, a.rounds, a.overlap, STOP if a.stop else ())
+                for s in a.streams.split(",")]
     if a.http:
         print(f"over HTTP: stand-in decode {a.step_ms:g} ms; {a.tokens} tokens per stream; median of {a.rounds}")
         print(f"{'streams':>7} {'tokens/s':>9} {'loop CPU/tok':>13} {'engine CPU/tok':>15} {'server CPU/tok':>15} "
