@@ -72,3 +72,38 @@ def load_error(registry) -> str | None:
 def engine_stats(registry) -> dict:
     """Every loaded model's engine counters, summed (what /metrics reads)."""
     return registry.snapshot().stats
+
+
+def status(registry) -> dict:
+    """What GET /status answers (the app's telemetry is the registry's hooks: hearth/app.py)."""
+    return registry.hooks.status()
+
+
+def metrics_text(registry) -> str:
+    """What GET /metrics answers."""
+    from prometheus_client import generate_latest
+
+    return generate_latest(registry.hooks.metrics).decode()
+
+
+def models_signature(registry) -> tuple:
+    """Changes whenever an instance is added, changes state or goes: when the model lists change."""
+    return tuple((iid, inst.state.value) for iid, inst in list(registry.instances.items()))
+
+
+def instance_keys(registry) -> dict[str, str]:
+    """Instance id -> catalog key, for every instance loading, loaded or unloading."""
+    return {iid: inst.entry.key for iid, inst in list(registry.instances.items())}
+
+
+def ensure_loaded(registry, key: str) -> bool:
+    """Start loading `key` just in time, as a request naming it would, unless an instance of it is already
+    loading or loaded here (another replica loaded it for a request: hearth/cluster/ingress.py)."""
+    from hearth.models.lifecycle import State
+
+    entry = registry.find(key)
+    if entry is None or any(i.entry.key == entry.key and i.state is not State.UNLOADING
+                            for i in list(registry.instances.values())):
+        return False
+    registry.start_load(entry, ttl=registry.jit_ttl)
+    return True

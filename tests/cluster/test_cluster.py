@@ -14,6 +14,8 @@ import pytest
 
 pytest.importorskip("ray.serve", reason="Ray is not installed")
 
+from support import wait_for  # noqa: E402
+
 from conformance.__main__ import main as conformance_main  # noqa: E402
 from conformance.runner import REGISTRY  # noqa: E402
 
@@ -21,16 +23,6 @@ NOT_OBSERVABLE_HERE = {"loading.retry_after"}  # a cluster answers only once its
 LONG = {"model": "x", "stream": True, "max_tokens": 1500, "temperature": 0,  # ~20 s: SmolLM2's end tokens banned
         "logit_bias": {"0": -100, "1": -100, "2": -100},
         "messages": [{"role": "user", "content": "Count from 1 to 2000, one number per line."}]}
-
-
-def wait_for(predicate, timeout: float, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def test_same_api_through_the_ingress(cluster):
