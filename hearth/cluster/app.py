@@ -31,6 +31,8 @@ class ReplicaSettings:
     max_prompt_tokens: int | None = None
     max_request_tokens: int | None = None
     request_timeout: float | None = 600.0
+    store: bool = True  # stored responses (the Responses API), in one SQLite file the node's replicas share
+    store_path: str | None = None  # default: hearth serve's (~/.cache/hearth/responses.sqlite3 on the node)
     verbose: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -55,8 +57,13 @@ def build_app(s: ReplicaSettings):
     at_start = registry.startup(model_path, s.model_id)
     request_limits = limits.Limits(s.max_prompt_tokens, s.max_request_tokens or limits.DEFAULT_REQUEST_TOKENS,
                                    s.request_timeout or None)
+    store = None
+    if s.store:
+        from hearth.store import ResponseStore, default_path
+
+        store = ResponseStore(s.store_path or default_path())
     app = create_app(registry, cors_origins=s.cors_origins, api_keys=s.api_keys, limits=request_limits,
-                     startup=at_start)
+                     startup=at_start, store=store)
     return app, registry, [instance_id or entry.key for entry, instance_id in at_start]
 
 

@@ -50,7 +50,8 @@ REPLICA_GONE = (RayActorError, ActorUnavailableError)
 MANAGEMENT = ("/api/v1/models/load", "/api/v1/models/unload")  # POSTed to every replica
 VIEWS = ("/status", "/metrics", "/v1/models", "/api/v1/models")  # GET: every replica's answer, merged
 MODEL_PREFIX = "/v1/models/"
-DROPPED = (b"x-request-id", b"content-length")  # Ray's proxy sets the request id; the length is the merged body's
+# Ray's proxy sets the request id; the length is the merged body's; no one replica answered it
+DROPPED = (b"x-request-id", b"content-length", b"x-hearth-replica")
 
 
 @dataclass(frozen=True)
@@ -230,15 +231,15 @@ class HearthIngress:
 
     @staticmethod
     def merged(path: str, bodies: dict[str, bytes], headers) -> merge.Answer:
+        """The merged body, with a replica's headers (its CORS headers among them) but its length."""
         if path == "/metrics":
-            return 200, [h for h in headers if h[0].lower() == b"content-type"], \
-                merge.metrics({rid: b.decode() for rid, b in bodies.items()})
+            return 200, headers, merge.metrics({rid: b.decode() for rid, b in bodies.items()})
         views = {rid: json.loads(b) for rid, b in bodies.items()}
         if path == "/status":
-            return merge.json_answer(merge.status(views))
+            return 200, headers, merge.json_body(merge.status(views))
         if path == "/api/v1/models":
-            return merge.json_answer(merge.lmstudio_models(views))
-        return merge.json_answer(merge.openai_models(views))
+            return 200, headers, merge.json_body(merge.lmstudio_models(views))
+        return 200, headers, merge.json_body(merge.openai_models(views))
 
     # the cluster's own route ------------------------------------------------------------------------
     async def send_stats(self, scope, send) -> None:

@@ -129,5 +129,5 @@ def answer_of(path: str, answers: list[Answer]) -> Answer | None:
     return (ok or failed or [None])[0]
 
 
-def json_answer(data, status: int = 200) -> Answer:
-    return status, [(b"content-type", b"application/json")], json.dumps(data).encode()
+def json_body(data) -> bytes:
+    return json.dumps(data).encode()

@@ -26,9 +26,13 @@ LONG = {"model": "x", "stream": True, "max_tokens": 1500, "temperature": 0,  # ~
 
 
 def test_same_api_through_the_ingress(cluster):
-    r = httpx.get(cluster.url + "/models", timeout=30)
-    assert r.status_code == 200 and r.json()["data"] and r.headers["x-hearth-replica"]
+    r = httpx.get(cluster.url + "/models", timeout=30, headers={"Origin": "http://example.test"})
+    assert r.status_code == 200 and r.json()["data"]
+    assert "x-hearth-replica" not in r.headers  # every replica's list, merged
+    assert r.headers["access-control-allow-origin"] in ("*", "http://example.test")  # the replicas' CORS kept
     assert len(r.headers.get_list("x-request-id")) == 1
+    one = httpx.post(cluster.url + "/completions", json={"model": "x", "prompt": "Hi", "max_tokens": 1}, timeout=60)
+    assert one.status_code == 200 and one.headers["x-hearth-replica"]
     bad = httpx.post(cluster.url + "/chat/completions", json={"model": "x"}, timeout=30)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "missing_required_parameter"
     assert httpx.get(cluster.root + "/nope", timeout=30).status_code == 404
