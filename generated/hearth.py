@@ -11,6 +11,21 @@ class Health(BaseModel):
     status: Literal['ok']
 
 
+class ReplicaStatus(BaseModel):
+    id: str
+    """
+    The Ray Serve replica id (the X-Hearth-Replica response header).
+    """
+    state: Literal['empty', 'loading', 'ready', 'failed']
+    in_flight: int
+    queue_depth: int
+    running: int
+    models: list[str]
+    """
+    The ids of the models this replica lists.
+    """
+
+
 class StatusModel(BaseModel):
     id: str
     state: Literal['empty', 'loading', 'ready', 'failed']
@@ -90,6 +105,10 @@ class ServerStatus(BaseModel):
     model_management: bool
     """
     Whether LM Studio's model routes (/api/v1/models, /load, /unload) are served.
+    """
+    replicas: list[ReplicaStatus] | None = None
+    """
+    Hearth on Ray Serve only (docs/cluster.md): each replica's own state and load; the figures above are their sums.
     """
 
 

@@ -52,6 +52,10 @@ class LoadedInstance(BaseModel):
     The instance id: what requests, GET /v1/models and unload name it by.
     """
     config: InstanceConfig
+    replicas: list[str] | None = None
+    """
+    Hearth on Ray Serve only (docs/cluster.md): the replicas that hold this instance.
+    """
 
 
 class ModelEntry(BaseModel):

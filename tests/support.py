@@ -27,6 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 240  # a hang guard, not a timing assert: the shared 2-core machine can be 20x oversubscribed
 
 
+def wait_for(predicate, timeout: float, step: float = 0.1):
+    """The predicate's first truthy value within the timeout, else its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

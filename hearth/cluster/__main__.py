@@ -56,6 +56,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--request-timeout", type=float, default=600.0)
     p.add_argument("--ttl", type=float, default=3600.0)
     p.add_argument("--strict-models", action="store_true")
+    p.add_argument("--store-path", help="stored responses (the Responses API): one SQLite file that every replica "
+                   "on a node shares (default: hearth serve's, ~/.cache/hearth/responses.sqlite3)")
+    p.add_argument("--no-store", action="store_true", help="keep no responses")
     p.add_argument("--verbose", action="store_true", help="Ray's and llama.cpp's logs")
     return p
 
@@ -69,7 +72,8 @@ def config_from(args):
         model=args.model, model_id=args.model_id, models_dir=args.models_dir, ctx_size=args.ctx_size,
         threads=args.threads, parallel=args.parallel, slots=args.slots, gpu_layers=args.gpu_layers, ttl=args.ttl, strict_models=args.strict_models,
         api_keys=auth.configured_keys(args.api_key), max_prompt_tokens=args.max_prompt_tokens,
-        request_timeout=args.request_timeout, verbose=args.verbose)
+        request_timeout=args.request_timeout, store=not args.no_store, store_path=args.store_path,
+        verbose=args.verbose)
     return ClusterConfig(replicas=args.replicas, router=args.router, imbalance=args.imbalance,
                          min_match_chars=args.min_match_chars, max_queued=args.max_queued,
                          replica_gpus=args.gpus_per_replica, replica=replica)

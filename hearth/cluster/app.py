@@ -31,6 +31,8 @@ class ReplicaSettings:
     max_prompt_tokens: int | None = None
     max_request_tokens: int | None = None
     request_timeout: float | None = 600.0
+    store: bool = True  # stored responses (the Responses API), in one SQLite file the node's replicas share
+    store_path: str | None = None  # default: hearth serve's (~/.cache/hearth/responses.sqlite3 on the node)
     verbose: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -55,8 +57,13 @@ def build_app(s: ReplicaSettings):
     at_start = registry.startup(model_path, s.model_id)
     request_limits = limits.Limits(s.max_prompt_tokens, s.max_request_tokens or limits.DEFAULT_REQUEST_TOKENS,
                                    s.request_timeout or None)
+    store = None
+    if s.store:
+        from hearth.store import ResponseStore, default_path
+
+        store = ResponseStore(s.store_path or default_path())
     app = create_app(registry, cors_origins=s.cors_origins, api_keys=s.api_keys, limits=request_limits,
-                     startup=at_start)
+                     startup=at_start, store=store)
     return app, registry, [instance_id or entry.key for entry, instance_id in at_start]
 
 
@@ -72,3 +79,38 @@ def load_error(registry) -> str | None:
 def engine_stats(registry) -> dict:
     """Every loaded model's engine counters, summed (what /metrics reads)."""
     return registry.snapshot().stats
+
+
+def status(registry) -> dict:
+    """What GET /status answers (the app's telemetry is the registry's hooks: hearth/app.py)."""
+    return registry.hooks.status()
+
+
+def metrics_text(registry) -> str:
+    """What GET /metrics answers."""
+    from prometheus_client import generate_latest
+
+    return generate_latest(registry.hooks.metrics).decode()
+
+
+def models_signature(registry) -> tuple:
+    """Changes whenever an instance is added, changes state or goes: when the model lists change."""
+    return tuple((iid, inst.state.value) for iid, inst in list(registry.instances.items()))
+
+
+def instance_keys(registry) -> dict[str, str]:
+    """Instance id -> catalog key, for every instance loading, loaded or unloading."""
+    return {iid: inst.entry.key for iid, inst in list(registry.instances.items())}
+
+
+def ensure_loaded(registry, key: str) -> bool:
+    """Start loading `key` just in time, as a request naming it would, unless an instance of it is already
+    loading or loaded here (another replica loaded it for a request: hearth/cluster/ingress.py)."""
+    from hearth.models.lifecycle import State
+
+    entry = registry.find(key)
+    if entry is None or any(i.entry.key == entry.key and i.state is not State.UNLOADING
+                            for i in list(registry.instances.values())):
+        return False
+    registry.start_load(entry, ttl=registry.jit_ttl)
+    return True

@@ -40,6 +40,12 @@ def _compact(message: dict) -> Message | None:
     return None
 
 
+def collect(messages: list[Message]) -> tuple[int, list, bytes]:
+    """(status, headers, body) of a whole response's messages (other items are skipped)."""
+    start = next(m for m in messages if m[0] == "start")
+    return start[1], start[2], b"".join(m[1] for m in messages if m[0] == "body")
+
+
 class InProcessApp:
     def __init__(self, app):
         self.app = app
@@ -77,6 +83,10 @@ class InProcessApp:
             await asyncio.wait_for(asyncio.shield(self._stopped), timeout)
 
     # one request -------------------------------------------------------------------------------------
+    async def call(self, scope: dict, body: bytes) -> tuple[int, list, bytes]:
+        """The whole response: (status, headers, body)."""
+        return collect([m for batch in [b async for b in self.stream(scope, body)] for m in batch])
+
     async def stream(self, scope: dict, body: bytes, *, linger: float = 5.0) -> AsyncIterator[list[Message]]:
         """The response's messages, batched: each batch is every message the app sent since the last one
         was taken (one per streamed token when the consumer keeps up, fewer, larger batches when not)."""

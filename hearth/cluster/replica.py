@@ -5,6 +5,11 @@ once the startup models are ready, so Ray Serve routes nothing to a replica stil
 is called through a deployment handle with `stream=True`: it runs the request through Hearth's ASGI
 app in process (`asgi.InProcessApp`) and yields the response's ASGI messages in batches, so a stream
 crosses the handle token by token and a cancelled call is Hearth's client disconnect.
+
+Models across replicas: a request that makes this replica load a model just in time says so in its
+stream (a `("jit", replica, keys)` item after the response start); the ingress then has every replica
+load it too (`ensure`). Model loads and unloads, and the routes the ingress merges (/status, /metrics,
+the model lists), reach every replica through `call`, whole.
 """
 from __future__ import annotations
 
@@ -44,11 +49,15 @@ class HearthReplica:
         self._ongoing += 1
         self._started += 1
         alone, epoch, before = self._ongoing == 1, self._started, hearth_app.engine_stats(self._registry)
+        had = hearth_app.instance_keys(self._registry)
         try:
             async for batch in self._app.stream(scope, body):
                 if batch[0][0] == "start":
                     kind, status, headers = batch[0]
                     batch[0] = (kind, status, headers + [(REPLICA_HEADER, self._id.encode())])
+                    new = {k for i, k in hearth_app.instance_keys(self._registry).items() if i not in had}
+                    if new:  # this request started a just-in-time load: the ingress spreads it
+                        batch.insert(1, ("jit", self._id, sorted(new)))
                 if alone and epoch == self._started and batch[-1][0] == "body" and not batch[-1][2]:
                     alone = False  # the last message: count before the client can close and another start
                     self._count_reuse(before, hearth_app.engine_stats(self._registry))
@@ -68,6 +77,11 @@ class HearthReplica:
         self._reuse["reuse_hits"] += 2 * delta["cached_prompt_tokens"] >= delta["cached_prompt_tokens"] + \
             delta["prefill_tokens"] > 0
 
+    async def ensure(self, key: str) -> bool:  # async: on the event loop, where loads start
+        """Load `key` just in time unless it is loaded or loading here (another replica loaded it for a
+        request); returns whether a load started."""
+        return hearth_app.ensure_loaded(self._registry, key)
+
     def stats(self) -> dict:
         return {**hearth_app.engine_stats(self._registry), **self._reuse, "replica": self._id, "pid": os.getpid(),
                 "at": time.time()}
@@ -76,6 +90,12 @@ class HearthReplica:
         """Read by the ingress's router every `request_routing_stats_period_s`: the slot count sizes its
         model of this replica's cache; the rest is what GET /cluster/stats shows."""
         return self.stats()
+
+    async def call(self, scope: dict, body: bytes) -> tuple:
+        """The whole response to one request: (replica id, status, headers, body). The ingress calls it on
+        every replica at once (`DeploymentHandle.broadcast`, past the slots) for model loads and unloads
+        and for the routes it merges."""
+        return (self._id, *await self._app.call(scope, body))
 
     async def __del__(self):  # Ray Serve calls it on a graceful shutdown: Hearth closes its engines
         await self._app.stop()

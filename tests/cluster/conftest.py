@@ -50,10 +50,11 @@ class RunningCluster:
 
 
 @pytest.fixture(scope="session")
-def cluster():
+def cluster(tmp_path_factory):
     pytest.importorskip("ray.serve", reason="Ray is not installed (pip install -c constraints.txt "
                         "-c constraints-ray.txt '.[ray]', or run scripts/cluster once)")
-    c = RunningCluster("--replicas", "2", "--ctx-size", "4096", "--max-queued", "4")
+    store = tmp_path_factory.mktemp("cluster") / "responses.sqlite3"  # both replicas' one store
+    c = RunningCluster("--replicas", "2", "--ctx-size", "4096", "--max-queued", "4", "--store-path", str(store))
     try:
         yield c
     finally:

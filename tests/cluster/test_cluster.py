@@ -14,6 +14,8 @@ import pytest
 
 pytest.importorskip("ray.serve", reason="Ray is not installed")
 
+from support import wait_for  # noqa: E402
+
 from conformance.__main__ import main as conformance_main  # noqa: E402
 from conformance.runner import REGISTRY  # noqa: E402
 
@@ -23,20 +25,14 @@ LONG = {"model": "x", "stream": True, "max_tokens": 1500, "temperature": 0,  # ~
         "messages": [{"role": "user", "content": "Count from 1 to 2000, one number per line."}]}
 
 
-def wait_for(predicate, timeout: float, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
 def test_same_api_through_the_ingress(cluster):
-    r = httpx.get(cluster.url + "/models", timeout=30)
-    assert r.status_code == 200 and r.json()["data"] and r.headers["x-hearth-replica"]
+    r = httpx.get(cluster.url + "/models", timeout=30, headers={"Origin": "http://example.test"})
+    assert r.status_code == 200 and r.json()["data"]
+    assert "x-hearth-replica" not in r.headers  # every replica's list, merged
+    assert r.headers["access-control-allow-origin"] in ("*", "http://example.test")  # the replicas' CORS kept
     assert len(r.headers.get_list("x-request-id")) == 1
+    one = httpx.post(cluster.url + "/completions", json={"model": "x", "prompt": "Hi", "max_tokens": 1}, timeout=60)
+    assert one.status_code == 200 and one.headers["x-hearth-replica"]
     bad = httpx.post(cluster.url + "/chat/completions", json={"model": "x"}, timeout=30)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "missing_required_parameter"
     assert httpx.get(cluster.root + "/nope", timeout=30).status_code == 404
