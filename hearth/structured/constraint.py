@@ -37,6 +37,7 @@ class Grammars:
         self._vocab, self.n_vocab, self.eog = vocab, n_vocab, eog
         self._tokenizer: LLTokenizer | None = None
         self._lock = threading.Lock()
+        self._writable: dict[str, bool] = {}  # _unwritable's answers, by character
 
     def tokenizer(self) -> LLTokenizer:
         with self._lock:
@@ -50,13 +51,37 @@ class Grammars:
 
     def compile(self, lark: str, param: str) -> "Constraint":
         """Grammar text -> a fresh Constraint. Slow for big grammars (100s of ms): call it through
-        `grammar.run`. A grammar that admits nothing raises GrammarError."""
+        `grammar.run`. A grammar that admits nothing, or names a character the vocabulary cannot
+        write, raises GrammarError."""
+        unwritable = self._unwritable(lark)
+        if unwritable is not None:
+            raise GrammarError(f"{param}: this constraint cannot be enforced: it names the character "
+                               f"U+{ord(unwritable):04X}, which this model's vocabulary cannot write", param)
         matcher = LLMatcher(self.tokenizer(), lark, log_level=0, limits=limits())
         c = Constraint(matcher, self.n_vocab)
         if matcher.is_error() or not c._compute().any() or c.failed:
             raise GrammarError(f"{param}: this constraint cannot be enforced: "
                                f"{_first_line(matcher.get_error()) or 'no output satisfies it'}", param)
         return c
+
+    def _unwritable(self, text: str) -> str | None:
+        """The first character of `text` that no sequence of this vocabulary's tokens spells, if any.
+        SmolLM2 has no token for the byte F2 (the lead byte of U+80000..U+BFFFF): a grammar that forces
+        such a character gets a mask that skips the byte and a matcher that rejects the next token,
+        mid-answer (measured with llguidance 1.9.1). Checked per distinct non-ASCII character, once."""
+        for ch in dict.fromkeys(c for c in text if ord(c) > 127):
+            writable = self._writable.get(ch)
+            if writable is None:
+                tok = self.tokenizer()
+                try:
+                    b = ch.encode()
+                    writable = tok.decode_bytes(tok.tokenize_bytes(b)) == b
+                except UnicodeEncodeError:  # a lone surrogate: no UTF-8 spells it
+                    writable = False
+                self._writable[ch] = writable
+            if not writable:
+                return ch
+        return None
 
 
 _per_model: "weakref.WeakKeyDictionary[object, Grammars]" = weakref.WeakKeyDictionary()

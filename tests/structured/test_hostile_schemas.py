@@ -75,6 +75,10 @@ CASES = {
     "string as a schema": ("object", REFUSED, "object"),
     "non-object root": ({"type": "string", "maxLength": 5}, OK, None),
     "a type that does not exist": ({"type": "strnig"}, REFUSED, ""),
+    # SmolLM2 has no token for the byte F2: llguidance's mask skipped it and its matcher then refused the
+    # next token mid-answer, a 500 (the fuzz run of a142c2d found it); now refused before generating
+    "a character the vocabulary cannot write": ({"type": "string", "enum": ["\U0009b7a8"]}, REFUSED, "U+9B7A8"),
+    "characters it can write": ({"type": "string", "enum": ["caf\u00e9", "\u732b", "\U0001f600"]}, OK, None),
 }
 
 
