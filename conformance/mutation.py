@@ -155,6 +155,15 @@ def completeness(data: dict) -> dict[str, list[str]]:
             "unknown_cases": sorted((cases_run | not_run_cases) - set(names))}
 
 
+def wrong_reasons(data: dict) -> list[tuple[str, str, str]]:
+    """(mutant, case, reason) for each recorded catch whose failure does not name what the mutant broke
+    (Mutant.names): a case that fails for another reason has not shown that it checks this behaviour."""
+    by_name = {m.name: m for m in MUTANTS}
+    return [(r["mutant"], case, (r.get("reasons") or {}).get(case, "")) for r in data.get("rows", [])
+            if r["mutant"] in by_name and r.get("run", True) for case in r.get("caught_by", [])
+            if not by_name[r["mutant"]].named_by((r.get("reasons") or {}).get(case))]
+
+
 def score(data: dict) -> dict:
     """The score from the rows themselves: caught of every mutant in mutants.py (never a stored figure)."""
     gaps = completeness(data)

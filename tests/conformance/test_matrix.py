@@ -33,6 +33,27 @@ def test_rows_of_a_stamped_run_record_why_each_case_caught_its_mutant():
     assert not lacking, lacking
 
 
+def test_every_mutant_declares_what_it_breaks():
+    assert [m.name for m in MUTANTS if not m.names] == []
+
+
+def test_every_recorded_catch_names_what_its_mutant_broke():
+    """A case catches a mutant only by failing for the right reason: its recorded failure names one of the
+    mutant's `names` (conformance/mutants.py)."""
+    if COMMITTED.get("stamp") is None:
+        assert COMMITTED.get("stale"), "an unstamped matrix (before reasons were recorded) must say it is stale"
+        return
+    wrong = mutation.wrong_reasons(COMMITTED)
+    assert not wrong, "\n".join(f"{m} x {c}: {reason[:200]}" for m, c, reason in wrong)
+
+
+def test_the_reason_check_sees_a_catch_for_another_reason():
+    row = {"mutant": "chat_no_usage", "caught_by": ["chat.plain", "chat.stop"],
+           "reasons": {"chat.plain": "CreateChatCompletionResponse: 'usage' is a required property",
+                       "chat.stop": "expected 200, got 500: Internal Server Error"}}
+    assert mutation.wrong_reasons({"rows": [row]}) == [("chat_no_usage", "chat.stop", row["reasons"]["chat.stop"])]
+
+
 def test_the_checker_sees_a_dropped_mutant_and_a_dropped_case():
     """Against a doctored matrix: one mutant's row removed, one case removed from every row."""
     data = copy.deepcopy(COMMITTED)
