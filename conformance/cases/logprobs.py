@@ -78,7 +78,7 @@ def chat_stream(t: Target) -> None:
                    f"a chunk's tokens spell {spelled(entries)!r}, its content is {piece!r}")
             streamed += entries
             text += piece
-    expect(spelled(streamed) == text, f"the streamed tokens spell {spelled(streamed)!r}, the content is {text!r}")
+    expect(spelled(streamed) == text, f"the streamed logprobs' tokens spell {spelled(streamed)!r}, the content is {text!r}")
     expect([e["token"] for e in streamed] == [e["token"] for e in plain],
            "the streamed tokens differ from the plain answer's (temperature 0)")
 
