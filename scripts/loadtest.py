@@ -5,10 +5,11 @@ then runs --clients concurrent clients, each on its own keep-alive connection, u
 requests have completed or --max-time has passed. Each request is one of: chat (plain, streamed),
 completions (plain, streamed), embeddings, a forced tool call, structured output (a JSON schema),
 the Responses API (plain, streamed; `store: false`), Anthropic's Messages API (plain, streamed).
-A client that gets 503 waits Retry-After and retries.
+A client that gets 503 (529 on /v1/messages: Anthropic's overloaded_error) with Retry-After waits that
+long and retries.
 
 What counts as a failure:
-- a connection reset, refused or dropped, a timeout, any status other than 200 or 503+Retry-After;
+- a connection reset, refused or dropped, a timeout, any status other than 200 or 503/529+Retry-After;
 - a stream without [DONE], an unparsable event, a finish_reason missing, or a "length" finish whose
   usage does not equal max_tokens (a truncated stream); a plain answer with the wrong shape;
 - responses: not status completed/incomplete (incomplete only at exactly max_output_tokens), no output
@@ -238,7 +239,7 @@ async def client(i: int, base: str, args, stats: Stats, stop_at: float, counter,
                                 await r.aread()
                     else:
                         r = await http.post(path, json=body)
-                    if r.status_code == 503 and r.headers.get("retry-after"):
+                    if r.status_code in (503, 529) and r.headers.get("retry-after"):
                         stats.overloaded += 1
                         await asyncio.sleep(float(r.headers["retry-after"]) * rng.uniform(0.5, 1.0))
                         continue
@@ -358,10 +359,11 @@ def markdown(report: dict) -> str:
              f"{c['clients']} concurrent clients, each on its own keep-alive connection, against `hearth serve "
              f"{c['server_args']}` on loopback; requests drawn (seed {c['seed']}) by weight from "
              + ", ".join(f"{k} {w}" for k, w in c["kinds"].items())
-             + f"; max_tokens {c['max_tokens']} ({c['grammar_max_tokens']} for tools and structured). A 503 with "
-             "Retry-After is waited out and retried (scripts/loadtest.py says what counts as a failure).", "",
+             + f"; max_tokens {c['max_tokens']} ({c['grammar_max_tokens']} for tools and structured). A 503 (529 on "
+             "/v1/messages) with Retry-After is waited out and retried (scripts/loadtest.py says what counts as a "
+             "failure).", "",
              f"- {r['requests']:,} requests in {r['elapsed_s']:.0f} s: {r['answered']:,} answered, {r['failed']} failed; "
-             f"{r['retried_503']} answers 503 + Retry-After (retried); server exit code {r['server_exit']}",
+             f"{r['retried_503']} answers 503/529 + Retry-After (retried); server exit code {r['server_exit']}",
              f"- server RSS after {c['warmup']} requests {r['rss_warm_mib']} MiB, at the end {r['rss_end_mib']} MiB: "
              f"drift {drift}",
              f"- open fds before the clients {r['fds_before']}, after they closed {r['fds_after']}", "",
