@@ -61,7 +61,8 @@ def error(
     """An OpenAI-shaped error: the status, a JSON body matching the error schema, then type/code/param."""
     statuses = (status,) if isinstance(status, int) else status
     if response.status_code not in statuses:
-        raise Failed(f"expected {' or '.join(map(str, statuses))}, got {response.status_code}: {_snippet(response)}")
+        about = f" naming {param}" if param else ""
+        raise Failed(f"expected {' or '.join(map(str, statuses))}{about}, got {response.status_code}: {_snippet(response)}")
     media = response.headers.get("content-type", "")
     expect(media.startswith("application/json"), f"{response.status_code} with content-type {media!r}, expected application/json")
     body = body_of(response)

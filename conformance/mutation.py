@@ -49,9 +49,14 @@ class Row:
     reasons: dict[str, str] = field(default_factory=dict)  # case -> why it failed against this mutant
 
     @property
+    def right(self) -> list[str]:
+        """The failed cases whose reason names what the mutant broke (Mutant.names): the ones that caught it."""
+        return [c for c in self.failed if self.mutant.named_by(self.reasons.get(c))]
+
+    @property
     def missed(self) -> list[str]:
-        """Listed catchers that did not fail."""
-        return [c for c in self.mutant.catches if c in self.ran and c not in self.failed]
+        """Listed catchers that did not catch it (passed, or failed for another reason)."""
+        return [c for c in self.mutant.catches if c in self.ran and c not in self.right]
 
 
 def run_cases(base_url: str, names: list[str], spec_path: str | None = None, model: str | None = None) -> list[runner.Result]:
@@ -155,11 +160,27 @@ def completeness(data: dict) -> dict[str, list[str]]:
             "unknown_cases": sorted((cases_run | not_run_cases) - set(names))}
 
 
+def for_the_right_reason(row: dict) -> list[str]:
+    """The cases of a matrix row that caught its mutant by failing for the reason it names (Mutant.names);
+    a row recorded before reasons were (no `reasons`) counts its catches as they stand."""
+    mutant = next((m for m in MUTANTS if m.name == row["mutant"]), None)
+    if mutant is None or "reasons" not in row:
+        return list(row.get("caught_by", []))
+    return [c for c in row.get("caught_by", []) if mutant.named_by(row["reasons"].get(c))]
+
+
+def wrong_reasons(data: dict) -> list[tuple[str, str, str]]:
+    """(mutant, case, reason) for each case that failed against a mutant without naming what it broke: it
+    failed for another reason, and has not shown that it checks this behaviour (not a catch)."""
+    return [(r["mutant"], case, (r.get("reasons") or {}).get(case, "")) for r in data.get("rows", [])
+            if r.get("run", True) for case in r.get("caught_by", []) if case not in for_the_right_reason(r)]
+
+
 def score(data: dict) -> dict:
     """The score from the rows themselves: caught of every mutant in mutants.py (never a stored figure)."""
     gaps = completeness(data)
     current = {m.name for m in MUTANTS if m.needs == "ready"}
-    caught = sum(1 for r in data.get("rows", []) if r["mutant"] in current and r.get("run", True) and r.get("caught_by"))
+    caught = sum(1 for r in data.get("rows", []) if r["mutant"] in current and r.get("run", True) and for_the_right_reason(r))
     return {"caught": caught, "mutants": len(current), "not_run": len(gaps["not_run_mutants"]) + len(gaps["missing_mutants"]),
             "cases_not_run": len(gaps["not_run_cases"]) + len(gaps["missing_cases"])}
 
@@ -192,10 +213,10 @@ def _dump(path: Path, data: dict) -> None:
 def write(rows: list[Row], meta: dict) -> dict:
     import conformance.cases  # noqa: F401
 
-    caught = sum(1 for r in rows if r.failed)
+    caught = sum(1 for r in rows if r.right)
     by_case: dict[str, list[str]] = {}
     for r in rows:
-        for name in r.failed:
+        for name in r.right:
             by_case.setdefault(name, []).append(r.mutant.name)
     try:
         from benchmarks.stamp import stamp
@@ -228,9 +249,12 @@ def write(rows: list[Row], meta: dict) -> dict:
     out += ["", "## Mutants", "", "| mutant | what it breaks | caught by |" + (" run / untouched |" if matrix else ""),
             "|---|---|---|" + ("---|" if matrix else "")]
     for r in rows:
-        names = [f"**{n}**" if n in r.mutant.catches else n for n in r.failed]
-        missed = [f"~~{n}~~ (listed, passed)" for n in r.missed]
+        names = [f"**{n}**" if n in r.mutant.catches else n for n in r.right]
+        missed = [f"~~{n}~~ (listed, {'failed for another reason' if n in r.failed else 'passed'})" for n in r.missed]
+        other = [n for n in r.failed if n not in r.right and n not in r.missed]
         cell = ", ".join(names + missed) or "**NOT CAUGHT**"
+        if other:
+            cell += f" (also failed, for another reason: {', '.join(other)})"
         out.append(f"| {r.mutant.name} | {r.mutant.breaks} | {cell} |" + (f" {len(r.ran)} / {len(r.untouched)} |" if matrix else ""))
     ran_names = {r.mutant.name for r in rows}
     for m in MUTANTS:
@@ -283,18 +307,20 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
         def emit(row: Row) -> None:
-            mark = "CAUGHT" if row.failed else "MISSED"
-            extra = f"  (listed but passed: {', '.join(row.missed)})" if row.missed else ""
-            print(f"{mark} {row.mutant.name}: {', '.join(row.failed) or '-'}{extra}  [{len(row.ran)} run]", flush=True)
+            mark = "CAUGHT" if row.right else "MISSED"
+            extra = f"  (listed but not caught by: {', '.join(row.missed)})" if row.missed else ""
+            other = [c for c in row.failed if c not in row.right]
+            extra += f"  (failed for another reason: {', '.join(other)})" if other else ""
+            print(f"{mark} {row.mutant.name}: {', '.join(row.right) or '-'}{extra}  [{len(row.ran)} run]", flush=True)
 
         rows = mutate(proxy, mutants, tapes if args.matrix else None, model, emit)
     finally:
         proxy.close()
     seconds = round(time.monotonic() - started, 1)
-    caught = sum(1 for r in rows if r.failed)
+    caught = sum(1 for r in rows if r.right)
     print(f"mutation score {caught}/{len(rows)} mutants caught ({seconds} s)")
     if args.matrix:
-        silent = sorted(set(case_names(args.fuzz)) - {c for r in rows for c in r.failed})
+        silent = sorted(set(case_names(args.fuzz)) - {c for r in rows for c in r.right})
         print(f"cases that caught no mutant: {', '.join(silent) or 'none'}")
     if args.write:
         command = "python -m conformance.mutation " + " ".join(sys.argv[1:] if argv is None else argv)

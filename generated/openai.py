@@ -249,13 +249,29 @@ class ChatCompletionAllowedTools(BaseModel):
     tools: list[ChatCompletionNamedToolChoice]
 
 
-class ResponseFormat(BaseModel):
+class ResponseFormat1(BaseModel):
     """
-    `text` (the default); `json_object`: the content is always a JSON object; `json_schema`: when finish_reason is `stop`, the content always validates against `json_schema.schema` (strict or not). A schema feature that cannot be enforced gets a 400 with param `response_format` naming it.
+    `text` (the default); `json_object`: the content is always a JSON object; `json_schema`: when finish_reason is `stop`, the content always validates against `json_schema.schema` (strict or not). A schema feature that cannot be enforced gets a 400 with param `response_format` naming it. `json_schema` is required with type `json_schema` (a 400 `missing_required_parameter` without it).
+    """
+
+    type: Literal['text', 'json_object']
+    json_schema: ResponseFormatJsonSchema | None = None
+
+
+class ResponseFormat2(BaseModel):
+    """
+    `text` (the default); `json_object`: the content is always a JSON object; `json_schema`: when finish_reason is `stop`, the content always validates against `json_schema.schema` (strict or not). A schema feature that cannot be enforced gets a 400 with param `response_format` naming it. `json_schema` is required with type `json_schema` (a 400 `missing_required_parameter` without it).
     """
 
     type: Literal['text', 'json_object', 'json_schema']
-    json_schema: ResponseFormatJsonSchema | None = None
+    json_schema: ResponseFormatJsonSchema
+
+
+class ResponseFormat(RootModel[ResponseFormat1 | ResponseFormat2 | None]):
+    root: ResponseFormat1 | ResponseFormat2 | None = None
+    """
+    `text` (the default); `json_object`: the content is always a JSON object; `json_schema`: when finish_reason is `stop`, the content always validates against `json_schema.schema` (strict or not). A schema feature that cannot be enforced gets a 400 with param `response_format` naming it. `json_schema` is required with type `json_schema` (a 400 `missing_required_parameter` without it).
+    """
 
 
 class ChatCompletionResponseMessage(BaseModel):

@@ -75,16 +75,35 @@ class ResponseToolChoiceObject(BaseModel):
     tools: list[dict[str, Any]] | None = None
 
 
-class ResponseTextFormat(BaseModel):
+class ResponseTextFormat1(BaseModel):
     """
-    `text`; `json_object`: a JSON object; `json_schema`: a value of `schema` (strict or not), enforced.
+    `text`; `json_object`: a JSON object; `json_schema`: a value of `schema` (strict or not), enforced; `name` and `schema` are required with it (a 400 `missing_required_parameter` without them).
     """
 
-    type: Literal['text', 'json_object', 'json_schema']
+    type: Literal['text', 'json_object']
     name: str | None = Field(None, pattern='^[a-zA-Z0-9_-]{1,64}$')
     description: str | None = None
     schema_: dict[str, Any] | None = Field(None, alias='schema')
     strict: bool | None = None
+
+
+class ResponseTextFormat2(BaseModel):
+    """
+    `text`; `json_object`: a JSON object; `json_schema`: a value of `schema` (strict or not), enforced; `name` and `schema` are required with it (a 400 `missing_required_parameter` without them).
+    """
+
+    type: Literal['text', 'json_object', 'json_schema']
+    name: str = Field(..., pattern='^[a-zA-Z0-9_-]{1,64}$')
+    description: str | None = None
+    schema_: dict[str, Any] = Field(..., alias='schema')
+    strict: bool | None = None
+
+
+class ResponseTextFormat(RootModel[ResponseTextFormat1 | ResponseTextFormat2]):
+    root: ResponseTextFormat1 | ResponseTextFormat2
+    """
+    `text`; `json_object`: a JSON object; `json_schema`: a value of `schema` (strict or not), enforced; `name` and `schema` are required with it (a 400 `missing_required_parameter` without them).
+    """
 
 
 class ResponseReasoningParam(BaseModel):

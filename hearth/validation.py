@@ -29,6 +29,9 @@ def _param(path: t.Iterable) -> str | None:
 
 
 def error_for(exc: ValidationError) -> ApiError:
+    missing = [e for e in exc.context or () if e.validator == "required" and not e.relative_path]
+    if exc.validator in ("anyOf", "oneOf") and len({e.schema_path[0] for e in missing}) == 1:
+        return error_for(missing[0])  # one branch wants a field (response_format json_schema): name it
     param = _param(exc.absolute_path)
     where = f" ({param})" if param else ""
     if exc.validator == "required":

@@ -27,7 +27,9 @@ import argparse
 import collections
 import json
 import multiprocessing
+import copy
 import os
+import re
 import subprocess
 import sys
 import time
@@ -87,6 +89,12 @@ REFUSED = {
        "output (docs/api.md)" for op in (CHAT, COMPLETIONS)},
     **{(op, 400, "invalid_value", "response_format"): "a JSON schema feature the grammar cannot enforce "
        "(docs/architecture.md's error table)" for op in (CHAT, COMPLETIONS)},
+    (CHAT, 400, "invalid_value", "tools[i].function.parameters"): "a JSON schema feature the grammar cannot enforce "
+    "(docs/api.md: a 400 naming it, param response_format or tools[i].function.parameters)",
+    **{(op, 404, None, None): "an id with a newline: Starlette's Mount of /v1 matches `.*`, which stops at a newline, "
+       "so the route is unknown (404 without a code); ids Hearth makes never hold one" for op in (
+        "GET /v1/responses/{response_id}", "DELETE /v1/responses/{response_id}",
+        "GET /v1/responses/{response_id}/input_items")},
 }
 RESPONSES, INPUT_TOKENS = "POST /v1/responses", "POST /v1/responses/input_tokens"
 MESSAGES, COUNT_TOKENS = "POST /v1/messages", "POST /v1/messages/count_tokens"
@@ -110,8 +118,10 @@ REFUSED.update({
        "512-token context" for op in (MESSAGES, COUNT_TOKENS)},
 })
 # Refusals that are not by design: the spec allows what the handler refuses (the spec should say it). Failures,
-# matched before REFUSED, so that a broad entry above cannot hide them.
-SPEC_GAPS = ("needs a `json_schema` object",)
+# matched before REFUSED, so that a broad entry above cannot hide them. None known: response_format json_schema
+# without `json_schema` (chat, completions) and text.format json_schema without `name`/`schema` (responses) were
+# such gaps until the specs required those fields (now a validation 400, which positive mode never sends).
+SPEC_GAPS: tuple[str, ...] = ()
 STREAM_MEDIA = "text/event-stream"
 MODEL_ID = os.environ.get("HEARTH_FUZZ_MODEL_ID", "")  # the loaded model's id, for GET /v1/models/{model_id}
 
@@ -186,10 +196,26 @@ def refusal(op: str, status: int, body) -> str | None:
     if any(gap in str(error.get("message")) for gap in SPEC_GAPS):
         return None
     code, param = error.get("code"), error.get("param")
+    param = re.sub(r"\[\d+\]", "[i]", param) if isinstance(param, str) else param  # tools[3] -> tools[i]
     for key in ((op, status, code, param), (op, status, code, None), (op, status, None, None)):
         if key in REFUSED:
             return REFUSED[key]
     return None
+
+
+def as_judged(op: str, request, body):
+    """The body as OpenAI's published schema is shown it: two documented OpenAI forms that schema does not
+    describe are judged as the conformance cases judge them (base64 embeddings decoded; with echo, the
+    prompt's first token, whose logprob is null, left out)."""
+    if not isinstance(request, dict) or not isinstance(body, dict):
+        return body
+    if op == EMBEDDINGS and request.get("encoding_format") == "base64":
+        from conformance.cases.embeddings import decoded
+        return decoded(copy.deepcopy(body))
+    if op == COMPLETIONS and request.get("echo") and request.get("logprobs") is not None:
+        from conformance.cases.logprobs import without_first_prompt_token
+        return without_first_prompt_token(copy.deepcopy(body))
+    return body
 
 
 def header(response, name: str) -> str:
@@ -276,9 +302,10 @@ def run_job(job: tuple) -> dict:
                 problems = []
                 for chunk in sse.parse(response.text.splitlines()).chunks:
                     media = "application/json" if isinstance(chunk, dict) and "error" in chunk else STREAM_MEDIA
-                    problems += oracle.validate(method, path, 400 if media == "application/json" else status, chunk, media)
+                    problems += oracle.validate(method, path, 400 if media == "application/json" else status,
+                                                as_judged(out["op"], case.body, chunk), media)
             else:
-                problems = oracle.validate(method, path, status, body) if body is not None else []
+                problems = oracle.validate(method, path, status, as_judged(out["op"], case.body, body)) if body is not None else []
             out["openai_checked"] += 1
             if problems:
                 fail("OpenAI's schema", case, f"HTTP {status}: breaks OpenAI's published schema: {problems[0]}")

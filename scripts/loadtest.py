@@ -3,18 +3,24 @@
 Starts `hearth serve` on a free loopback port (its queue kept small, so that overload happens),
 then runs --clients concurrent clients, each on its own keep-alive connection, until --requests
 requests have completed or --max-time has passed. Each request is one of: chat (plain, streamed),
-completions (plain, streamed), embeddings, a forced tool call, structured output (a JSON schema).
-A client that gets 503 waits Retry-After and retries.
+completions (plain, streamed), embeddings, a forced tool call, structured output (a JSON schema),
+the Responses API (plain, streamed; `store: false`), Anthropic's Messages API (plain, streamed).
+A client that gets 503 (529 on /v1/messages: Anthropic's overloaded_error) with Retry-After waits that
+long and retries.
 
 What counts as a failure:
-- a connection reset, refused or dropped, a timeout, any status other than 200 or 503+Retry-After;
+- a connection reset, refused or dropped, a timeout, any status other than 200 or 503/529+Retry-After;
 - a stream without [DONE], an unparsable event, a finish_reason missing, or a "length" finish whose
   usage does not equal max_tokens (a truncated stream); a plain answer with the wrong shape;
+- responses: not status completed/incomplete (incomplete only at exactly max_output_tokens), no output
+  text, a stream not ending in response.completed/incomplete or with sequence numbers out of order;
+- messages: not a `message` with a text block and a stop_reason (max_tokens only at exactly max_tokens),
+  a stream not message_start ... message_delta (stop_reason) ... message_stop;
 - embeddings: not one vector per input, or vectors of different sizes;
 - tools: not finish_reason "tool_calls" with one call to the function, its arguments valid JSON with
   a string `city` (or "length" at exactly max_tokens); structured: a "stop" whose content does not
   parse as the schema's object (or a "length" short of max_tokens).
-Measured: latency per kind (first attempt to final answer) p50/p99, 503s, server RSS after warm-up
+Measured per kind and per route: answered, failed, latency (first attempt to final answer) p50/p99, 503s, server RSS after warm-up
 vs at the end, open fds before the clients connect vs after they close. Exit 1 on any failure or
 when RSS drifts 5% or more, or fds leak.
 
@@ -39,8 +45,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks import stamp  # noqa: E402
 
-KINDS = ("chat", "chat_stream", "completions", "completions_stream", "embeddings", "tools", "structured")
-WEIGHTS = (3, 3, 2, 2, 2, 1, 1)
+KINDS = ("chat", "chat_stream", "completions", "completions_stream", "embeddings", "tools", "structured",
+         "responses", "responses_stream", "messages", "messages_stream")
+WEIGHTS = (3, 3, 2, 2, 2, 1, 1, 1, 1, 1, 1)
+ROUTES = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings",
+          "tools": "/chat/completions", "structured": "/chat/completions", "responses": "/responses",
+          "messages": "/messages"}  # a kind's route: ROUTES[kind without _stream], under /v1
 GRAMMAR_TOKENS = 48  # max_tokens of the constrained requests: room for a whole call or object
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.",
            "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 12}},
@@ -80,17 +90,71 @@ def request_for(kind: str, rng: random.Random, max_tokens: int) -> tuple[str, di
         else:
             body["response_format"] = ANSWER
         return "/chat/completions", body
-    if kind.startswith("chat"):
+    if kind.startswith(("chat", "messages")):
         body = {"model": "m", "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens}
-        path = "/chat/completions"
+        path = ROUTES[kind.removesuffix("_stream")]
+    elif kind.startswith("responses"):
+        body = {"model": "m", "input": prompt, "max_output_tokens": max_tokens, "store": False}
+        path = "/responses"
     elif kind.startswith("completions"):
         body = {"model": "m", "prompt": prompt, "max_tokens": max_tokens}
         path = "/completions"
     else:
         return "/embeddings", {"model": "m", "input": rng.sample(PROMPTS, rng.randint(1, 3))}
     if kind.endswith("stream"):
-        body |= {"stream": True, "stream_options": {"include_usage": True}}
+        body |= {"stream": True} if kind.startswith(("responses", "messages")) else \
+            {"stream": True, "stream_options": {"include_usage": True}}
     return path, body
+
+
+def named_events(lines: list[str]) -> list[dict]:
+    """The JSON of each `data:` line of a named-event stream (Responses, Messages); each has a `type`."""
+    return [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+
+
+def check_response(data: dict, body: dict) -> str | None:
+    """A Responses API response object: completed, or incomplete at exactly max_output_tokens."""
+    used, cap = data["usage"]["output_tokens"], body["max_output_tokens"]
+    if data["status"] == "incomplete":
+        if (data.get("incomplete_details") or {}).get("reason") != "max_output_tokens" or used != cap:
+            return f"responses: incomplete {data.get('incomplete_details')} after {used} of {cap} tokens"
+    elif data["status"] != "completed" or used > cap:
+        return f"responses: status {data['status']}, {used} of {cap} tokens"
+    texts = [c for item in data["output"] if item.get("type") == "message" for c in item["content"]
+             if c.get("type") == "output_text"]
+    return None if texts else f"responses: no output_text in {data['output']}"
+
+
+def check_message(data: dict, body: dict) -> str | None:
+    """An Anthropic message: a text block, a stop_reason (max_tokens only at exactly max_tokens)."""
+    if data.get("type") != "message" or not any(b.get("type") == "text" for b in data.get("content") or []):
+        return f"messages: not a message with a text block: {str(data)[:200]}"
+    used = data["usage"]["output_tokens"]
+    if data["stop_reason"] not in ("end_turn", "max_tokens", "stop_sequence") or \
+            (data["stop_reason"] == "max_tokens" and used != body["max_tokens"]):
+        return f"messages: stop_reason {data['stop_reason']} after {used} of {body['max_tokens']} tokens"
+    return None
+
+
+def check_named_stream(kind: str, lines: list[str], body: dict) -> str | None:
+    try:
+        events = named_events(lines)
+    except ValueError:
+        return "an event is not JSON"
+    types = [e.get("type") for e in events]
+    if kind == "responses_stream":
+        if not types or types[-1] not in ("response.completed", "response.incomplete"):
+            return f"responses stream ends with {types[-1:]}"
+        if [e.get("sequence_number") for e in events] != list(range(len(events))):
+            return "responses stream: sequence numbers out of order"
+        return check_response(events[-1]["response"], body)
+    if not types or types[0] != "message_start" or types[-1] != "message_stop" or "message_delta" not in types:
+        return f"messages stream: events {types[:2]} ... {types[-2:]}"
+    delta = events[types.index("message_delta")]
+    used, reason = delta["usage"]["output_tokens"], delta["delta"]["stop_reason"]
+    if reason not in ("end_turn", "max_tokens", "stop_sequence") or (reason == "max_tokens" and used != body["max_tokens"]):
+        return f"messages stream: stop_reason {reason} after {used} of {body['max_tokens']} tokens"
+    return None
 
 
 def check_stream(lines: list[str], body: dict) -> str | None:
@@ -113,6 +177,10 @@ def check_stream(lines: list[str], body: dict) -> str | None:
 
 
 def check_plain(data: dict, kind: str, body: dict) -> str | None:
+    if kind == "responses":
+        return check_response(data, body)
+    if kind == "messages":
+        return check_message(data, body)
     if kind == "embeddings":
         vectors = [d["embedding"] for d in data["data"]]
         if len(vectors) != len(body["input"]) or len({len(v) for v in vectors}) != 1:
@@ -146,6 +214,7 @@ def check_plain(data: dict, kind: str, body: dict) -> str | None:
 class Stats:
     def __init__(self):
         self.latency = {k: [] for k in KINDS}
+        self.failed = {k: 0 for k in KINDS}
         self.failures: list[str] = []
         self.overloaded = 0
         self.done = 0
@@ -170,13 +239,15 @@ async def client(i: int, base: str, args, stats: Stats, stop_at: float, counter,
                                 await r.aread()
                     else:
                         r = await http.post(path, json=body)
-                    if r.status_code == 503 and r.headers.get("retry-after"):
+                    if r.status_code in (503, 529) and r.headers.get("retry-after"):
                         stats.overloaded += 1
                         await asyncio.sleep(float(r.headers["retry-after"]) * rng.uniform(0.5, 1.0))
                         continue
                     break
                 if r.status_code != 200:
                     problem = f"HTTP {r.status_code}: {r.text[:200]}"
+                elif kind in ("responses_stream", "messages_stream"):
+                    problem = check_named_stream(kind, lines, body)
                 elif kind.endswith("stream"):
                     problem = check_stream(lines, body)
                 else:
@@ -186,6 +257,7 @@ async def client(i: int, base: str, args, stats: Stats, stop_at: float, counter,
             finally:
                 counter["in_flight"] -= 1
             if problem:
+                stats.failed[kind] += 1
                 stats.failures.append(f"{kind}: {problem}")
             else:
                 stats.latency[kind].append(time.monotonic() - started)
@@ -263,8 +335,14 @@ def main() -> int:
                          "rss_warm_mib": round(stats.warm_rss / 2**20, 1) if stats.warm_rss else None,
                          "rss_end_mib": round(end["rss_end"] / 2**20, 1), "rss_drift": drift,
                          "fds_before": end["fds_before"], "fds_after": end["fds_after"]},
-              "latency": {k: {"count": len(v), "p50_s": round(pct(v, 0.5), 3) if v else None,
+              "latency": {k: {"route": "/v1" + ROUTES[k.removesuffix("_stream")], "count": len(v),
+                              "failed": stats.failed[k], "p50_s": round(pct(v, 0.5), 3) if v else None,
                               "p99_s": round(pct(v, 0.99), 3) if v else None} for k, v in stats.latency.items()},
+              "routes": {"/v1" + route: {"answered": sum(len(stats.latency[k]) for k in KINDS
+                                                         if ROUTES[k.removesuffix("_stream")] == route),
+                                         "failed": sum(stats.failed[k] for k in KINDS
+                                                       if ROUTES[k.removesuffix("_stream")] == route)}
+                         for route in dict.fromkeys(ROUTES.values())},
               "failures": stats.failures}
     text = markdown(report)
     paths = stamp.write(args.out, report, text)
@@ -281,18 +359,21 @@ def markdown(report: dict) -> str:
              f"{c['clients']} concurrent clients, each on its own keep-alive connection, against `hearth serve "
              f"{c['server_args']}` on loopback; requests drawn (seed {c['seed']}) by weight from "
              + ", ".join(f"{k} {w}" for k, w in c["kinds"].items())
-             + f"; max_tokens {c['max_tokens']} ({c['grammar_max_tokens']} for tools and structured). A 503 with "
-             "Retry-After is waited out and retried (scripts/loadtest.py says what counts as a failure).", "",
+             + f"; max_tokens {c['max_tokens']} ({c['grammar_max_tokens']} for tools and structured). A 503 (529 on "
+             "/v1/messages) with Retry-After is waited out and retried (scripts/loadtest.py says what counts as a "
+             "failure).", "",
              f"- {r['requests']:,} requests in {r['elapsed_s']:.0f} s: {r['answered']:,} answered, {r['failed']} failed; "
-             f"{r['retried_503']} answers 503 + Retry-After (retried); server exit code {r['server_exit']}",
+             f"{r['retried_503']} answers 503/529 + Retry-After (retried); server exit code {r['server_exit']}",
              f"- server RSS after {c['warmup']} requests {r['rss_warm_mib']} MiB, at the end {r['rss_end_mib']} MiB: "
              f"drift {drift}",
              f"- open fds before the clients {r['fds_before']}, after they closed {r['fds_after']}", "",
-             "| request | answered | p50 (s) | p99 (s) |", "|---|---|---|---|"]
+             "| route | answered | failed |", "|---|---|---|"]
+    lines += [f"| {route} | {v['answered']} | {v['failed']} |" for route, v in report["routes"].items()]
+    lines += ["", "| request | route | answered | failed | p50 (s) | p99 (s) |", "|---|---|---|---|---|---|"]
     for kind, v in report["latency"].items():
         p50 = "-" if v["p50_s"] is None else f"{v['p50_s']:.2f}"
         p99 = "-" if v["p99_s"] is None else f"{v['p99_s']:.2f}"
-        lines.append(f"| {kind} | {v['count']} | {p50} | {p99} |")
+        lines.append(f"| {kind} | {v['route']} | {v['count']} | {v['failed']} | {p50} | {p99} |")
     if report["failures"]:
         lines += ["", "## Failures (first 20)", ""] + [f"- {f}" for f in report["failures"][:20]]
     return "\n".join(lines) + "\n"

@@ -38,6 +38,15 @@ def wait_for(predicate, timeout: float, step: float = 0.1):
     return predicate()
 
 
+def wait_until(condition, what: str, timeout: float = TIMEOUT, poll: float = 0.01) -> None:
+    """Poll `condition` until it holds: a bounded wait on an event or counter (a hang guard), never a sleep
+    that assumes how long something takes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(poll)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

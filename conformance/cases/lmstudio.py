@@ -2,7 +2,7 @@
 their errors, and /v1/models following a load and an unload at once. A server without them fails."""
 from __future__ import annotations
 
-from conformance.checks import expect
+from conformance.checks import expect, ok_json
 from conformance.runner import Failed, case
 from conformance.spec import Spec
 from conformance.target import Target, body_of
@@ -42,7 +42,7 @@ def _models(t: Target) -> list[dict]:
 
 
 def _loaded_ids(t: Target) -> list[str]:
-    return [m["id"] for m in t.http.get("/models").json()["data"]]
+    return [m["id"] for m in ok_json(t, t.http.get("/models"), "GET", "/models")["data"]]
 
 
 @case("lmstudio.list", "GET /api/v1/models", "model management", "reference")

@@ -78,7 +78,7 @@ def chat_stream(t: Target) -> None:
                    f"a chunk's tokens spell {spelled(entries)!r}, its content is {piece!r}")
             streamed += entries
             text += piece
-    expect(spelled(streamed) == text, f"the streamed tokens spell {spelled(streamed)!r}, the content is {text!r}")
+    expect(spelled(streamed) == text, f"the streamed logprobs' tokens spell {spelled(streamed)!r}, the content is {text!r}")
     expect([e["token"] for e in streamed] == [e["token"] for e in plain],
            "the streamed tokens differ from the plain answer's (temperature 0)")
 
@@ -113,7 +113,7 @@ def completions(t: Target) -> None:
         expect(abs(max(top.values()) - v) < 1e-4, f"temperature 0 chose {tok!r} ({v}) but {top} has a likelier token")
 
 
-def _without_first_prompt_token(body: dict) -> dict:
+def without_first_prompt_token(body: dict) -> dict:
     """OpenAI sends the prompt's first token with a null logprob (echo), a form its published schema
     (numbers only) does not describe: the shape is judged without that entry."""
     for choice in body.get("choices") or []:
@@ -130,7 +130,7 @@ def completions_echo(t: Target) -> None:
     null logprob, each other with its logprob given the ones before; max_tokens 0 scores the prompt only."""
     prompt = "The capital of France is Paris, and the capital of Italy is"
     body = ok_json(t, t.post(COMPLETIONS, t.completion_body(prompt, max_tokens=0, temperature=0, logprobs=2, echo=True)),
-                   "POST", COMPLETIONS, _without_first_prompt_token)
+                   "POST", COMPLETIONS, without_first_prompt_token)
     choice = body["choices"][0]
     lp = choice.get("logprobs") or {}
     tokens, values, tops, offsets = (lp.get(k) or [] for k in ("tokens", "token_logprobs", "top_logprobs", "text_offset"))

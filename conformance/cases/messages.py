@@ -71,7 +71,7 @@ def stream(t: Target) -> None:
                                  f"{str(exc).splitlines()[0:2]}") from None
     kinds = [e["type"] for e in events if e["type"] != "ping"]
     expect(kinds and kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"],
-           f"events {kinds[:2]}...{kinds[-2:]}")
+           f"events {kinds[:2]}...{kinds[-2:]}, expected message_start ... message_delta, message_stop")
     expect(not s.done, "a `data: [DONE]` line in an Anthropic stream")
     open_block = None
     for e in events:

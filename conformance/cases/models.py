@@ -22,7 +22,7 @@ def list_models(t: Target) -> None:
 
 @case("models.retrieve", "GET /models/{model_id}", "retrieve", "reference")
 def retrieve(t: Target) -> None:
-    listed = t.http.get("/models").json()["data"][0]["id"]
+    listed = ok_json(t, t.http.get("/models"), "GET", "/models")["data"][0]["id"]
     body = ok_json(t, t.http.get(f"/models/{listed}"), "GET", "/models/{model_id}")
     expect(body.get("id") == listed, f"id {body.get('id')!r}, expected {listed!r}")
     expect(body.get("object") == "model", f"object {body.get('object')!r}, expected 'model'")

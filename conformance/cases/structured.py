@@ -119,5 +119,6 @@ def unsupported(t: Target) -> None:
               "required": ["tags"], "additionalProperties": False}
     r = t.post(ROUTE, {"model": t.model, "messages": ASK, "max_tokens": 4, "response_format": schema_format(schema, True)})
     expect(r.status_code == 400, f"status {r.status_code}, expected 400 for an unenforceable schema")
-    err = r.json().get("error", {}) if r.headers.get("content-type", "").startswith("application/json") else {}
+    err = r.json().get("error") if r.headers.get("content-type", "").startswith("application/json") else None
+    expect(isinstance(err, dict), f"the 400 is not OpenAI's error body: {r.text[:200]}")
     expect(err.get("param") == "response_format", f"param {err.get('param')!r}, expected 'response_format'")

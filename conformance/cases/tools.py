@@ -163,7 +163,8 @@ def history(t: Target) -> None:
     short, _ = create(t, messages=ASK, tools=TOOLS, tool_choice="none", max_tokens=1)
     expect(body["usage"]["prompt_tokens"] > short["usage"]["prompt_tokens"],
            "the call and its result did not lengthen the prompt: history ignored")
-    expect(isinstance(parsed.choices[0].message.content, str), "no answer after the tool result")
+    message = parsed.choices[0].message
+    expect(isinstance(message.content, str), f"no answer after the tool result (tool_calls {message.tool_calls})")
     # what each part says reaches the prompt: 40 more words in the result, and in the call's arguments
     longer_result = [*turns[:2], {**turns[2], "content": json.dumps({"temperature": 21, "sky": "sunny " * 41})}]
     longer_call = [*turns[:1], {**turns[1], "tool_calls": [{**call, "function": {
@@ -179,6 +180,7 @@ def unknown_named(t: Target) -> None:
     """Forcing a function that is not among `tools` is a 400 naming tool_choice."""
     r = t.post(ROUTE, {"model": t.model, "messages": ASK, "tools": TOOLS, "max_tokens": 4,
                        "tool_choice": {"type": "function", "function": {"name": "no_such_function"}}})
-    expect(r.status_code == 400, f"status {r.status_code}, expected 400")
-    err = r.json().get("error", {})
+    expect(r.status_code == 400, f"status {r.status_code} for a tool_choice naming an unknown function, expected 400")
+    err = r.json().get("error")
+    expect(isinstance(err, dict), f"the 400 is not OpenAI's error body: {r.text[:200]}")
     expect(err.get("param") == "tool_choice", f"param {err.get('param')!r}, expected 'tool_choice'")

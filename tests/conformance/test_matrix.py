@@ -33,6 +33,35 @@ def test_rows_of_a_stamped_run_record_why_each_case_caught_its_mutant():
     assert not lacking, lacking
 
 
+def test_every_mutant_declares_what_it_breaks():
+    assert [m.name for m in MUTANTS if not m.names] == []
+
+
+def test_every_mutant_is_caught_for_the_right_reason():
+    """A case catches a mutant only by failing for the right reason: its recorded failure names one of the
+    mutant's `names` (conformance/mutants.py). Every mutant run has such a catch, and every listed catcher
+    (the cases CI runs it against) is one; other cases may fail against it for other reasons (not catches)."""
+    if COMMITTED.get("stamp") is None:
+        assert COMMITTED.get("stale"), "an unstamped matrix (before reasons were recorded) must say it is stale"
+        return
+    by_name = {m.name: m for m in MUTANTS}
+    rows = [r for r in COMMITTED["rows"] if r.get("run", True) and r["mutant"] in by_name]
+    uncaught = [r["mutant"] for r in rows if not mutation.for_the_right_reason(r)]
+    assert not uncaught, f"caught by no case for the reason it names: {uncaught}"
+    wrong = {(m, c): reason[:200] for m, c, reason in mutation.wrong_reasons(COMMITTED) if c in by_name[m].catches}
+    assert not wrong, f"listed catchers that failed for another reason: {wrong}"
+
+
+def test_the_reason_check_sees_a_catch_for_another_reason():
+    row = {"mutant": "chat_no_usage", "caught_by": ["chat.plain", "chat.stop"],
+           "reasons": {"chat.plain": "CreateChatCompletionResponse: 'usage' is a required property",
+                       "chat.stop": "expected 200, got 500: Internal Server Error"}}
+    assert mutation.for_the_right_reason(row) == ["chat.plain"]
+    assert mutation.wrong_reasons({"rows": [row]}) == [("chat_no_usage", "chat.stop", row["reasons"]["chat.stop"])]
+    data = {"rows": [{**row, "caught_by": ["chat.stop"]}]}
+    assert mutation.score(data)["caught"] == 0
+
+
 def test_the_checker_sees_a_dropped_mutant_and_a_dropped_case():
     """Against a doctored matrix: one mutant's row removed, one case removed from every row."""
     data = copy.deepcopy(COMMITTED)

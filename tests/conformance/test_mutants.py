@@ -61,3 +61,5 @@ def test_mutant_is_caught(proxy, model_id, mutant):
     results = mutation.run_cases(proxy.url(mutant.name), PLAN[mutant.name], model=model_id)
     passed = {r.name: r.status for r in results if r.status != "fail"}
     assert not passed, f"{mutant.name} ({mutant.breaks}) was not caught by {passed}"
+    other = {r.name: r.reason for r in results if not mutant.named_by(r.reason)}
+    assert not other, f"{mutant.name}: failed for another reason (naming none of {mutant.names}): {other}"

@@ -18,7 +18,7 @@ from hearth.engine.compute import Compute, Steppable
 from hearth.engine.embedding_engine import EmbeddingEngine
 from hearth.engine.llm_engine import LlamaEngine
 
-from support import TIMEOUT, chat, collect, greedy, make_engine
+from support import TIMEOUT, chat, collect, greedy, make_engine, wait_until as until
 
 
 class Stub(Steppable):
@@ -67,13 +67,6 @@ class Stub(Steppable):
     def add_work(self, n: int):
         self.work += n
         self.wake()
-
-
-def until(condition, what: str):
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.005)
 
 
 def started(*engines: Stub) -> None:
@@ -156,13 +149,12 @@ def test_closing_a_lent_engine_waits_for_its_step_and_it_steps_no_more():
     b.hold.set()
     closer.join(TIMEOUT)
     assert not closer.is_alive() and b.unloads == 1
-    stepped = [n for n, _, _ in log].count("b")
-    time.sleep(0.05)
-    assert [n for n, _, _ in log].count("b") == stepped == 1
-    assert all(thread == "test-compute-helper" for n, thread, _ in log if n == "b")
+    b.work = 5  # work left: a b still in the loop would step again
     a.hold = None
-    a.add_work(1)  # the loop goes on
-    until(lambda: [n for n, _, _ in log].count("a") == 3, "a's next step")
+    a.add_work(2)  # the loop goes on: two more rounds, each of which would have stepped b
+    until(lambda: [n for n, _, _ in log].count("a") == 4, "a's next steps")
+    assert [n for n, _, _ in log].count("b") == 1
+    assert all(thread == "test-compute-helper" for n, thread, _ in log if n == "b")
     a.close()
 
 
@@ -195,9 +187,12 @@ def test_close_waits_for_the_step_under_way_and_then_frees():
     stepped = len(log)
     assert stepped <= 2  # at most the held step and one the loop had already begun: none after close
     a.work = 5
-    compute.wake()
-    time.sleep(0.05)
-    assert len(log) == stepped
+    witness = Stub("b", log, compute=compute)  # the loop's rounds that would have stepped a, were it still in
+    started(witness)
+    witness.add_work(2)
+    until(lambda: witness.work == 0, "the witness's steps")
+    assert [n for n, _, _ in log].count("a") == stepped
+    witness.close()
 
 
 def test_a_step_that_raises_ends_that_engines_requests_and_the_loop_goes_on():
@@ -227,8 +222,12 @@ def test_a_close_during_the_load_frees_once_and_never_joins_the_loop():
     closer.join(TIMEOUT)
     assert a.unloads == 1 and a.state is api.LoadState.EMPTY and a not in compute._engines
     a.add_work(1)
-    time.sleep(0.05)
-    assert log == []
+    witness = Stub("b", log, compute=compute)  # the loop's rounds that would have stepped a, had it joined
+    started(witness)
+    witness.add_work(2)
+    until(lambda: witness.work == 0, "the witness's steps")
+    assert [n for n, _, _ in log] == ["b", "b"]
+    witness.close()
 
 
 def test_the_chat_and_the_embedding_model_decode_side_by_side(monkeypatch):

@@ -31,6 +31,8 @@ def error_of(r: httpx.Response) -> dict:
     ({"model": "m", "messages": [{"role": "function", "content": "x"}]}, 422, "invalid_value", "messages[0].role"),
     ({"model": "m", "messages": [{"role": "user", "content": "word " * 5000}]}, 400, "context_length_exceeded",
      "messages"),
+    ({"model": "m", "messages": MSG, "response_format": {"type": "json_schema"}}, 400, "missing_required_parameter",
+     "response_format.json_schema"),
 ])
 def test_chat_request_errors(server, body, status, code, param):
     r = httpx.post(f"{server}/chat/completions", json=body, timeout=60)
@@ -43,6 +45,10 @@ def test_chat_request_errors(server, body, status, code, param):
     ("/completions", {"model": "m", "prompt": "word " * 5000}, 400, "context_length_exceeded", "prompt"),
     ("/completions", {"model": "m", "prompt": "a", "suffix": "b"}, 422, "invalid_value", "suffix"),
     ("/completions", {"model": "m", "prompt": 5}, 400, "invalid_type", "prompt"),
+    ("/completions", {"model": "m", "prompt": "a", "response_format": {"type": "json_schema"}}, 400,
+     "missing_required_parameter", "response_format.json_schema"),
+    ("/responses", {"model": "m", "input": "a", "text": {"format": {"type": "json_schema", "schema": {}}}}, 400,
+     "missing_required_parameter", "text.format.name"),
     ("/embeddings", {"model": "m", "input": ""}, 400, "invalid_type", "input"),
     ("/embeddings", {"model": "m", "input": "a", "encoding_format": "int8"}, 422, "invalid_value", "encoding_format"),
     ("/embeddings", {"model": "m", "input": "word " * 5000}, 400, "context_length_exceeded", "input"),
