@@ -324,6 +324,26 @@ def make_engine(**kw):
     return eng
 
 
+def cancel_while_decoding(eng) -> dict:
+    """Cancel a long greedy stream after its third delta (twice: cancel() is idempotent); the engine's
+    stats once nothing runs any more."""
+
+    async def go():
+        gen = await eng.submit(chat("Write a very long story about dragons."), greedy(200))
+        got = 0
+        async for _ in gen:
+            got += 1
+            if got == 3:
+                gen.cancel()
+                gen.cancel()
+                break
+        while eng.stats()["running"] or eng.stats()["outstanding"]:
+            await asyncio.sleep(0.01)
+        return eng.stats()
+
+    return run(asyncio.wait_for(go(), TIMEOUT))
+
+
 def chat(text: str, system: str | None = None) -> api.Prompt:
     msgs = ((api.ChatMessage("system", system),) if system else ()) + (api.ChatMessage("user", text),)
     return api.Prompt(messages=msgs)

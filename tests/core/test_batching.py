@@ -10,7 +10,7 @@ import pytest
 
 from hearth.engine import Overloaded, Prompt, SamplingParams
 
-from support import TIMEOUT, chat, collect, greedy, make_engine, run
+from support import TIMEOUT, cancel_while_decoding, chat, collect, greedy, make_engine, run
 
 PROMPTS = [chat(q) for q in (
     "Name three fruits.", "What is 2 + 2?", "Say hello in Spanish.", "Describe a cat in one sentence.",
@@ -45,24 +45,7 @@ def test_more_requests_than_slots_all_complete(engine):
 
 def test_cancel_during_decoding_frees_the_slot(engine):
     before = engine.stats()
-
-    async def go():
-        gen = await engine.submit(chat("Write a very long story about dragons."), greedy(200))
-        got = 0
-        async for _ in gen:
-            got += 1
-            if got == 3:
-                gen.cancel()
-                gen.cancel()  # idempotent
-                break
-        for _ in range(200):
-            s = engine.stats()
-            if s["running"] == 0 and s["outstanding"] == 0:
-                return s
-            await asyncio.sleep(0.02)
-        return engine.stats()
-
-    s = run(asyncio.wait_for(go(), TIMEOUT))
+    s = cancel_while_decoding(engine)
     assert s["cancelled"] == before["cancelled"] + 1
     assert s["running"] == 0 and s["outstanding"] == 0 and s["kv_tokens_running"] == 0
     assert s["completion_tokens"] - before["completion_tokens"] < 50  # it really stopped

@@ -11,7 +11,7 @@ import pytest
 
 from hearth.engine import SamplingParams, model_runner
 
-from support import TIMEOUT, chat, collect, greedy, make_engine, run
+from support import cancel_while_decoding, chat, collect, greedy, make_engine, run
 
 PROMPTS = [chat(q) for q in (
     "Name three fruits.", "What is 2 + 2?", "Say hello in Spanish.", "Describe a cat in one sentence.",
@@ -61,19 +61,8 @@ def test_the_overlapped_step_is_used_and_gives_the_same_outputs(engines):
 
 def test_cancelling_an_overlapped_stream_frees_its_slot(engines):
     _, eng = engines
-
-    async def go():
-        gen = await eng.submit(chat("Write a very long story about dragons."), greedy(200))
-        got = 0
-        async for _ in gen:
-            got += 1
-            if got == 3:
-                gen.cancel()
-                break
-        while eng.stats()["outstanding"]:
-            await asyncio.sleep(0.01)
-
-    run(asyncio.wait_for(go(), TIMEOUT))
-    s = eng.stats()
+    before = eng.stats()
+    s = cancel_while_decoding(eng)
+    assert s["cancelled"] == before["cancelled"] + 1
     assert s["running"] == 0 and s["waiting"] == 0 and s["outstanding"] == 0
     assert run(collect(eng, PROMPTS[1], greedy(8)))[2].finish_reason in ("stop", "length")
