@@ -17,9 +17,9 @@ EXPECTED_FAILURES = {
     "completions.plain": "500",  # a 500
     "embeddings.batch": "indexes",  # batch order
     "errors.malformed_json": "expected 400, got 500",
-    "errors.temperature_range": "expected 422, got 200",
-    "errors.max_tokens_ceiling": "expected 422, got 200",
-    "errors.context_length_chat": "expected 400, got 200",
+    "errors.temperature_range": "expected 422 naming temperature, got 200",
+    "errors.max_tokens_ceiling": "expected 422 naming max_tokens, got 200",
+    "errors.context_length_chat": "expected 400 naming messages, got 200",
     "http.unknown_route": "expected 404, got 200",
     "http.wrong_method": "expected 405, got 200",
     "http.cors_simple": "Access-Control-Allow-Origin",
