@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -12,6 +13,12 @@ class Stream:
     done: bool = False  # saw `data: [DONE]`
     after_done: int = 0  # events after [DONE] (none allowed)
     problems: list[str] = field(default_factory=list)  # unparsable or non-data events
+
+
+def lines(text: str) -> list[str]:
+    """A body's lines as SSE ends them: CR, LF or CRLF only. str.splitlines() also ends a line at U+0085,
+    U+2028 and U+2029, which JSON leaves unescaped inside a string: a data line holding one is one line."""
+    return re.split(r"\r\n|\r|\n", text)
 
 
 def parse(lines: Iterable[str]) -> Stream:

@@ -169,7 +169,7 @@ def check_named_stream(stream, path: str, schemas) -> str | None:
 def check_stream(text: str, path: str, schemas) -> str | None:
     from conformance import sse
 
-    stream = sse.parse(text.splitlines())
+    stream = sse.parse(sse.lines(text))
     if stream.problems:
         return stream.problems[0]
     if path in NAMED_STREAMS:
@@ -300,7 +300,7 @@ def run_job(job: tuple) -> dict:
                 from conformance import sse
 
                 problems = []
-                for chunk in sse.parse(response.text.splitlines()).chunks:
+                for chunk in sse.parse(sse.lines(response.text)).chunks:
                     media = "application/json" if isinstance(chunk, dict) and "error" in chunk else STREAM_MEDIA
                     problems += oracle.validate(method, path, 400 if media == "application/json" else status,
                                                 as_judged(out["op"], case.body, chunk), media)

@@ -40,8 +40,18 @@ class TextTemplate:
         return self.head + _json(text).encode() + self.tail
 
 
-_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once: json.dumps with
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once: json.dumps with
 # these options would build an encoder per call (~4 us of a streamed token's ~100 us on the event loop)
+# SSE ends lines at CR and LF only, but str.splitlines() and httpx's iter_lines() also end them at these,
+# which JSON may leave raw: a client reading lines that way would cut a data line (the fuzz run of 8e7c4bd)
+_LINE_ENDS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def _json(value) -> str:
+    text = _encode(value)
+    if "\x85" in text or "\u2028" in text or "\u2029" in text:
+        text = text.translate(_LINE_ENDS)
+    return text
 
 
 class EventStream(StreamingResponse):

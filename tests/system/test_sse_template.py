@@ -49,3 +49,19 @@ def test_a_filled_template_is_the_dumped_chunk(make, usage_field):
 def test_a_chunk_without_the_marker_is_refused():
     with pytest.raises(ValueError):
         sse.TextTemplate(completion("no marker here", False))
+
+
+@pytest.mark.parametrize("make", [completion, chat])
+def test_every_event_is_one_line_however_a_client_splits_lines(make):
+    """SSE ends lines at CR and LF; str.splitlines() and httpx's iter_lines() also at U+0085, U+2028 and
+    U+2029, which JSON may leave raw. Escaped, an event reads the same either way (the fuzz found the cut)."""
+    import asyncio
+    import json
+
+    text = "a\x85b\u2028c\u2029d\ne"
+    for event in (sse.TextTemplate(make(sse.TextTemplate.MARK, False)).fill(text),
+                  asyncio.run(_events([make(text, False)]))[0]):
+        lines = [line for line in event.decode().splitlines() if line]
+        assert len(lines) == 1 and lines[0].startswith("data: "), lines
+        choice = json.loads(lines[0][6:])["choices"][0]
+        assert choice.get("text", choice.get("delta", {}).get("content")) == text
