@@ -311,11 +311,11 @@ def raw_request(port: int, path: str, body: dict, send_bytes: int | None = None,
 
 
 # the real engine, without HTTP ----------------------------------------------------------------------
-def make_engine(**kw):
+def make_engine(model_path: str | None = None, **kw):
     from hearth.engine import EngineConfig, LoadState, create_engine
     from hearth.models.defaults import default_model_path
 
-    eng = create_engine(EngineConfig(model_path=str(default_model_path()), **kw))
+    eng = create_engine(EngineConfig(model_path=model_path or str(default_model_path()), **kw))
     eng.start()
     deadline = time.monotonic() + 120
     while eng.state is LoadState.LOADING and time.monotonic() < deadline:

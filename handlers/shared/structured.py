@@ -133,4 +133,6 @@ async def prepare(body: dict) -> Structured:
         tool_format.is_custom(c) for m in plain for c in m.get("tool_calls") or ())
     if not custom and (calls or any(m.get("tool_calls") or m.get("role") == "tool" for m in plain)):
         native = (tuple(tool_format.template_messages(plain)), tuple(tools) if calls else None)
-    return Structured(messages, GrammarSpec(text, param) if text else None, ToolCallSplitter if calls else None, native)
+    free_text = calls and mode == "auto" and schema is None  # content may be prose beside the calls
+    return Structured(messages, GrammarSpec(text, param, free_text) if text else None,
+                      ToolCallSplitter if calls else None, native)

@@ -152,7 +152,10 @@ class ConstraintSpec(Protocol):
     awaits `compile` once per sequence in `submit()`, before admission, on the event loop (offload slow
     work to a thread); it raises InvalidRequest (with `param`, status 400) for what it cannot enforce,
     so the client gets an error before any token. `vocab` is the engine's loaded Model (hearth/engine/
-    model.py): a spec may cache per-model state on it (e.g. llguidance's tokenizer)."""
+    model.py): a spec may cache per-model state on it (e.g. llguidance's tokenizer). `free_text`: whether
+    the answer may be free text (tools with tool_choice auto); otherwise the grammar alone ends it."""
+
+    free_text: bool
 
     async def compile(self, vocab: Vocab) -> Constraint: ...
 

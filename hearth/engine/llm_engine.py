@@ -227,9 +227,12 @@ class LlamaEngine(Steppable):
     async def submit(self, prompt: Prompt, params: SamplingParams) -> Stream:
         self._check_ready()
         text = self._render(prompt.messages, prompt.native) if prompt.messages is not None else (prompt.text or "")
-        if prompt.messages is not None and self._model.chat_fallback:
+        if prompt.messages is not None and self._model.chat_fallback and \
+                (params.constraint is None or params.constraint.free_text):
             # a model without a chat template (a base model) writes the fallback's end-of-turn as text and
-            # never stops: measured with Gemma 3 270M, "Say hello.<|im_end|>\n<|im_start|>admin\n..." to max_tokens
+            # never stops: measured with Gemma 3 270M, "Say hello.<|im_end|>\n<|im_start|>admin\n..." to max_tokens.
+            # Not where a grammar alone ends the answer: there a stop string could only cut it short (Gemma
+            # wrote "<|im_start|>" inside a forced apply_patch call, and the call ended half-written)
             params = replace(params, stop=(*params.stop, *(s for s in FALLBACK_STOPS if s not in params.stop)))
         tokens = self._tokenize(text) or [self._bos]
         n_ctx = self.config.n_ctx

@@ -102,8 +102,8 @@ class GrammarSpec:
     """What a request constrains (grammar text from `grammar.py`, already validated), compiled per
     sequence against the model's vocabulary by the engine (`compile`)."""
 
-    def __init__(self, lark: str, param: str):
-        self.lark, self.param = lark, param
+    def __init__(self, lark: str, param: str, free_text: bool = False):
+        self.lark, self.param, self.free_text = lark, param, free_text
         self._fresh: tuple[object, Constraint] | None = None  # (vocab, an unused Constraint) to copy
 
     async def compile(self, vocab) -> "Constraint":

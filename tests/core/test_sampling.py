@@ -150,6 +150,8 @@ class Only:
 
 
 class Spec:
+    free_text = False
+
     def __init__(self, make):
         self.make, self.made = make, []
 
