@@ -158,22 +158,28 @@ class LlamaEngine(Steppable):
         previous, self._sampled = self._sampled, []
         if plan and runner.overlaps(plan):
             runner.begin(plan)
-            ends = [e for e in map(self._process, previous) if e]
+            ends = self._process_all(previous)
             self._outbox.flush()  # the event loop's wake-up too (a socket write) while the model decodes
             sampled = runner.end()
         else:
-            ends = [e for e in map(self._process, previous) if e]
+            ends = self._process_all(previous)
             sampled = runner.run(plan) if plan else []
         sched.postprocess(plan)
-        for seq, reason, flush in ends:
-            sched.finish(seq, reason, flush)
+        self._finish_all(ends)
         self._sampled = [self._take(seq, out) for seq, out in sampled if seq.status is not Status.FINISHED]
         if not self._overlap:  # nothing to overlap: process them now
-            for seq, reason, flush in [e for e in map(self._process, self._sampled) if e]:
-                sched.finish(seq, reason, flush)
+            self._finish_all(self._process_all(self._sampled))
             self._sampled = []
         self._outbox.flush()
         return bool(plan)
+
+    def _process_all(self, taken: list[tuple]) -> list[tuple]:
+        """Each token through `_process`; the (sequence, reason, flush) of those that end their sequence."""
+        return [end for end in map(self._process, taken) if end]
+
+    def _finish_all(self, ends: list[tuple]) -> None:
+        for seq, reason, flush in ends:
+            self._scheduler.finish(seq, reason, flush)
 
     def _take(self, seq: Sequence, out: TokenOut | Exception) -> tuple:
         """A token just sampled: the next call decodes it, unless the sequence certainly ends with it."""

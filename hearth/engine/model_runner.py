@@ -99,7 +99,10 @@ class Runner:
         return L.llama_decode(self.ctx, self.batch)
 
     def _decode(self) -> None:
-        rc = self.decode()
+        self._check(self.decode())
+
+    @staticmethod
+    def _check(rc: int) -> None:
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
 
@@ -136,9 +139,7 @@ class Runner:
 
     def end(self) -> list[tuple]:
         """Wait for the call begun by `begin` and sample it: what run(plan) returns."""
-        rc = self._thread.wait()
-        if rc != 0:
-            raise RuntimeError(f"llama_decode returned {rc}")
+        self._check(self._thread.wait())
         joint, self._joint = self._joint, None
         return self._joint_done(*joint)
 
